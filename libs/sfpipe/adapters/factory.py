@@ -1,0 +1,123 @@
+"""The one place that chooses adapters by mode. No other module asks which mode it is in."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import pubsub_v1, storage
+
+from sfpipe.adapters.bus import EventPublisher
+from sfpipe.adapters.storage import ObjectStore
+from sfpipe.adapters.warehouse.base import Warehouse
+from sfpipe.config import Mode, Settings, get_settings
+from sfpipe.topology import load_topology
+
+WAREHOUSE_URL_FILE = "warehouse.url"
+
+
+def is_local(settings: Settings | None = None) -> bool:
+    """Whether this process runs on the local emulators (for set-up commands only)."""
+    return (settings or get_settings()).mode is Mode.LOCAL
+
+
+def point_clients_at_emulators(settings: Settings) -> None:
+    """Local mode: the Google clients read these variables to find the emulators."""
+    if settings.mode is Mode.LOCAL:
+        os.environ["PUBSUB_EMULATOR_HOST"] = settings.pubsub_emulator_host
+        os.environ["STORAGE_EMULATOR_HOST"] = settings.storage_emulator_host
+
+
+def storage_client(settings: Settings | None = None) -> storage.Client:
+    """A GCS client (fake-gcs-server locally)."""
+    settings = settings or get_settings()
+    if settings.mode is Mode.LOCAL:
+        return storage.Client(
+            project=settings.project,
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            client_options={"api_endpoint": settings.storage_emulator_host},
+        )
+    return storage.Client(project=settings.project)
+
+
+def object_store(settings: Settings | None = None) -> ObjectStore:
+    """The object store of this mode."""
+    return ObjectStore(storage_client(settings))
+
+
+def publisher_client(settings: Settings | None = None, *, ordering: bool = True) -> pubsub_v1.PublisherClient:
+    """A Pub/Sub publisher (the emulator locally), with message ordering on."""
+    settings = settings or get_settings()
+    point_clients_at_emulators(settings)
+    options = pubsub_v1.types.PublisherOptions(enable_message_ordering=ordering)
+    batch = pubsub_v1.types.BatchSettings(max_messages=500, max_latency=0.005)
+    return pubsub_v1.PublisherClient(batch_settings=batch, publisher_options=options)
+
+
+def subscriber_client(settings: Settings | None = None) -> pubsub_v1.SubscriberClient:
+    """A Pub/Sub subscriber (the emulator locally)."""
+    point_clients_at_emulators(settings or get_settings())
+    return pubsub_v1.SubscriberClient()
+
+
+def event_publisher(settings: Settings | None = None) -> EventPublisher:
+    """The event publisher of this mode."""
+    settings = settings or get_settings()
+    return EventPublisher(publisher_client(settings), settings.project, load_topology())
+
+
+def local_warehouse_url(settings: Settings) -> str | None:
+    """The running warehouse server's address: the setting, or the file the server wrote."""
+    if settings.warehouse_url:
+        return settings.warehouse_url
+    marker = Path(settings.home) / WAREHOUSE_URL_FILE
+    if marker.exists():
+        return marker.read_text().strip() or None
+    return None
+
+
+def warehouse(settings: Settings | None = None) -> Warehouse:
+    """The warehouse of this mode: BigQuery, the local warehouse server, or the DuckDB file."""
+    settings = settings or get_settings()
+    if settings.mode is Mode.GCP:
+        from google.cloud import bigquery
+
+        from sfpipe.adapters.warehouse.bigquery.client import BigQueryWarehouse
+
+        return BigQueryWarehouse(bigquery.Client(project=settings.project), location=None)
+
+    from sfpipe.adapters.warehouse.duckdb.client import DuckDBWarehouse
+    from sfpipe.adapters.warehouse.duckdb.session import DuckDBSession, EmbeddedSession, FlightSession
+
+    scratch = Path(settings.home) / "tmp"
+    session: DuckDBSession
+    url = local_warehouse_url(settings)
+    if url:
+        flight_session = FlightSession(url)
+        if settings.warehouse_url or flight_session.ping():
+            session = flight_session
+        else:
+            session = EmbeddedSession(settings.warehouse_file)
+    else:
+        session = EmbeddedSession(settings.warehouse_file)
+    return DuckDBWarehouse(session, store=object_store(settings), scratch=scratch)
+
+
+@functools.cache
+def shared_warehouse() -> Warehouse:
+    """One warehouse per process (services keep it for their lifetime)."""
+    return warehouse()
+
+
+@functools.cache
+def shared_publisher() -> EventPublisher:
+    """One event publisher per process."""
+    return event_publisher()
+
+
+@functools.cache
+def shared_object_store() -> ObjectStore:
+    """One object store per process."""
+    return object_store()

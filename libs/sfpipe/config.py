@@ -1,0 +1,242 @@
+"""Settings for every sfpipe process, read once from ``SFPIPE_*`` environment variables.
+
+Every setting has a docstring: ``sfpipe config`` prints them as the configuration
+reference, and the README's table is generated from the same source so that the two
+never drift apart.
+"""
+
+from __future__ import annotations
+
+import functools
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sfpipe.errors import ConfigError
+
+
+class Mode(StrEnum):
+    """Where sfpipe runs: on this machine's emulators or on Google Cloud."""
+
+    LOCAL = "local"
+    GCP = "gcp"
+
+
+class LoadPath(StrEnum):
+    """How the loader moves a finished extract into the raw layer."""
+
+    AUTO = "auto"
+    WAREHOUSE = "warehouse"
+    BEAM = "beam"
+
+
+class Settings(BaseSettings):
+    """All of sfpipe's configuration. Environment variables use the ``SFPIPE_`` prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SFPIPE_",
+        extra="ignore",
+        validate_default=True,
+        use_attribute_docstrings=True,
+        case_sensitive=False,
+    )
+
+    mode: Mode = Mode.LOCAL
+    """`local` runs on the Pub/Sub emulator, fake-gcs-server and DuckDB; `gcp` on Google Cloud."""
+
+    project: str = "sfpipe-local"
+    """Google Cloud project id (any valid id works for the local emulators)."""
+
+    region: str = "europe-west1"
+    """Region of Dataflow jobs, Dataform and Cloud Run in `gcp` mode."""
+
+    home: Path = Path(".sfpipe")
+    """Folder for local state: logs, pid files, the warehouse, the emulators' data."""
+
+    lake_bucket: str = "sfpipe-lake"
+    """Bucket of the Parquet lake and the run manifests."""
+
+    state_bucket: str = "sfpipe-state"
+    """Versioned bucket of watermarks and CDC checkpoints."""
+
+    log_level: str = "INFO"
+    """Lowest level that is logged: DEBUG, INFO, WARNING or ERROR."""
+
+    log_format: str = "auto"
+    """`json` (Cloud Logging structured lines), `text`, or `auto` (JSON in gcp mode or when not a terminal)."""
+
+    # local emulators and services
+    host: str = "127.0.0.1"
+    """Interface the local emulators and services listen on."""
+
+    pubsub_port: int = Field(8085, ge=1, le=65535)
+    """Port of Google's Pub/Sub emulator."""
+
+    gcs_port: int = Field(4443, ge=1, le=65535)
+    """Port of fake-gcs-server."""
+
+    simulator_port: int = Field(8300, ge=1, le=65535)
+    """Port of the Salesforce org simulator's REST API."""
+
+    simulator_grpc_port: int = Field(8301, ge=1, le=65535)
+    """Port of the simulator's Salesforce Pub/Sub API (gRPC)."""
+
+    extractor_port: int = Field(8310, ge=1, le=65535)
+    """Port of the extractor service."""
+
+    loader_port: int = Field(8320, ge=1, le=65535)
+    """Port of the loader service."""
+
+    transform_port: int = Field(8330, ge=1, le=65535)
+    """Port of the transform service."""
+
+    quality_port: int = Field(8340, ge=1, le=65535)
+    """Port of the quality service."""
+
+    cdc_publisher_port: int = Field(8350, ge=1, le=65535)
+    """Port of the cdc-publisher's health and metrics endpoint."""
+
+    dashboard_port: int = Field(8360, ge=1, le=65535)
+    """Port of the local dashboard."""
+
+    warehouse_port: int = Field(8370, ge=1, le=65535)
+    """Port of the local warehouse server (the one process that owns the DuckDB file)."""
+
+    warehouse_url: str | None = None
+    """`grpc://host:port` of a running local warehouse server; unset = open the DuckDB file in-process."""
+
+    warehouse_path: Path | None = None
+    """DuckDB file of the local warehouse (default `<home>/warehouse.duckdb`)."""
+
+    retry_scale: float = Field(1.0, gt=0, le=1)
+    """Factor on Pub/Sub retry backoff locally (0.01 makes 10 s–600 s into 0.1 s–6 s)."""
+
+    max_event_age_seconds: int = Field(86_400, gt=0)
+    """Events older than this are acknowledged and recorded, never retried forever."""
+
+    # Salesforce
+    sf_login_url: str = "https://127.0.0.1:8300"
+    """Salesforce login host (a My Domain URL, or the simulator locally)."""
+
+    sf_client_id: str = "sfpipe-local"
+    """OAuth connected app consumer key."""
+
+    sf_client_secret: SecretStr = SecretStr("sfpipe-local-secret")
+    """OAuth connected app consumer secret (Secret Manager in gcp mode)."""
+
+    sf_api_version: str = "62.0"
+    """Salesforce API version used by every client, without the `v`."""
+
+    sf_verify_tls: bool | str = False
+    """TLS verification for Salesforce: true, false, or a CA bundle path (the simulator's)."""
+
+    # extraction and loading
+    lookback_seconds: int = Field(600, ge=0)
+    """Overlap of each incremental window with the previous one (late-committing transactions)."""
+
+    bulk_threshold: int = Field(50_000, ge=0)
+    """Windows with more records than this use Bulk API 2.0 instead of REST."""
+
+    api_limit_share: float = Field(0.8, gt=0, le=1)
+    """Stop extracting before this share of the daily API request limit is used."""
+
+    extract_concurrency: int = Field(4, ge=1, le=64)
+    """Objects extracted at the same time."""
+
+    load_path: LoadPath = LoadPath.AUTO
+    """`auto` picks by size; `warehouse` or `beam` forces one load path."""
+
+    beam_threshold_rows: int = Field(5_000_000, ge=0)
+    """With `load_path=auto`, runs with more rows than this load through Beam / Dataflow."""
+
+    dataflow_template: str = ""
+    """GCS path of the Flex Template spec (`gs://…/sfpipe-load.json`) in gcp mode."""
+
+    dataform_repository: str = ""
+    """Dataform repository resource name (`projects/…/locations/…/repositories/…`) in gcp mode."""
+
+    as_of: str | None = None
+    """Date (YYYY-MM-DD) that 'this month / this quarter' metrics are computed against; default today."""
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            msg = "expected one of DEBUG, INFO, WARNING, ERROR"
+            raise ValueError(msg)
+        return level
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in {"auto", "json", "text"}:
+            msg = "expected one of auto, json, text"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("as_of")
+    @classmethod
+    def _iso_date(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from datetime import date
+
+        try:
+            date.fromisoformat(value)
+        except ValueError as exc:
+            msg = "expected a date as YYYY-MM-DD"
+            raise ValueError(msg) from exc
+        return value
+
+    @property
+    def warehouse_file(self) -> Path:
+        """The DuckDB file of the local warehouse."""
+        return self.warehouse_path or self.home / "warehouse.duckdb"
+
+    @property
+    def pubsub_emulator_host(self) -> str:
+        """`host:port` of the local Pub/Sub emulator."""
+        return f"{self.host}:{self.pubsub_port}"
+
+    @property
+    def storage_emulator_host(self) -> str:
+        """Base URL of the local fake-gcs-server."""
+        return f"http://{self.host}:{self.gcs_port}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment, failing with one line per bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError.from_validation(exc) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return load_settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(variable, default, description) for each setting, in declaration order."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, SecretStr):
+            shown = "(secret)"
+        elif default is None:
+            shown = ""
+        else:
+            shown = str(default.value if isinstance(default, StrEnum) else default)
+        rows.append((f"SFPIPE_{name.upper()}", shown, (field.description or "").strip()))
+    return rows
