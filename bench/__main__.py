@@ -31,7 +31,10 @@ def main(argv: list[str]) -> int:
         path = result.write()
         for target, info in result.targets.items():
             mark = "ok " if info["met"] else "MISS"
-            print(f"  [{mark}] {target}: {info['value']} {info['unit']} (target {'≥' if info['higher_is_better'] else '≤'} {info['limit']})")
+            sign = "≥" if info["higher_is_better"] else "≤"
+            print(
+                f"  [{mark}] {target}: {info['value']} {info['unit']} (target {sign} {info['limit']})"
+            )
         print(f"  -> {path} ({time.perf_counter() - started:.0f}s)", flush=True)
         if not all(t["met"] for t in result.targets.values()):
             failed.append(name)

@@ -61,8 +61,12 @@ def run_isolated(code: str, env: dict[str, str] | None = None, timeout: float = 
         "print(json.dumps(result))\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", wrapper], capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})}, check=False,
+        [sys.executable, "-c", wrapper],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
     )
     if proc.returncode != 0:
         msg = f"benchmark child failed ({proc.returncode}):\n{proc.stderr[-4000:]}"

@@ -58,7 +58,7 @@ class PluginGroup(click.Group):
 @click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sfpipe")
 def main() -> None:
-    """sfpipe — Salesforce into BigQuery, complete, fresh and proven.
+    """Sfpipe — Salesforce into BigQuery, complete, fresh and proven.
 
     Runs locally on emulators and DuckDB (SFPIPE_MODE=local, the default) or on Google
     Cloud (SFPIPE_MODE=gcp). Every setting is an SFPIPE_* environment variable: see

@@ -240,7 +240,7 @@ class CloudEvent(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    specversion: Literal["1.0"] = SPEC_VERSION
+    specversion: Literal["1.0"] = "1.0"
     id: str = Field(min_length=1)
     source: str = Field(min_length=1)
     type: str = Field(min_length=1)
@@ -309,7 +309,7 @@ def _decode_json(raw: bytes | str, what: str) -> Any:
     try:
         return json.loads(raw) if raw else None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        msg = f"{what} is not valid JSON: {exc}"
+        msg = f"{what} is not valid JSON ({exc}); expected a JSON document"
         raise BadInputError(msg, field=what) from None
 
 
@@ -380,8 +380,8 @@ def from_pubsub_message(
             }
         )
     msg = (
-        "Pub/Sub message carries neither CloudEvent attributes (ce-type, ce-id, ce-source) "
-        "nor a GCS notification (eventType, bucketId, objectId)"
+        "Pub/Sub message has no event attributes; expected CloudEvent attributes "
+        "(ce-type, ce-id, ce-source) or a GCS notification (eventType, bucketId, objectId)"
     )
     raise BadInputError(msg, field="message.attributes")
 
@@ -437,7 +437,10 @@ def parse_http(headers: Mapping[str, str], body: bytes) -> CloudEvent:
         if "specversion" in envelope or content_type.startswith("application/cloudevents+json"):
             event = _validated(envelope)
         else:
-            msg = "body is neither a CloudEvent (specversion, id, source, type) nor a Pub/Sub push envelope (message)"
+            msg = (
+                "body is not an event; expected a CloudEvent (specversion, id, source, type) "
+                "or a Pub/Sub push envelope (message)"
+            )
             raise BadInputError(msg, field="body")
     if event.type == PUBSUB_PUBLISHED and isinstance(event.data, dict) and "message" in event.data:
         return from_pubsub_message(event.data["message"], subscription=event.data.get("subscription"))

@@ -100,7 +100,7 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: Literal[1] = MANIFEST_VERSION
+    version: Literal[1] = 1
     run_id: str
     created_at: datetime
     mode: Literal["incremental", "full", "repair", "formula"] = "incremental"

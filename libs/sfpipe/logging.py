@@ -46,9 +46,7 @@ def trace_from_headers(headers: Mapping[str, str], project: str) -> str | None:
 
 
 @contextlib.contextmanager
-def log_context(
-    *, run_id: str | None = None, trace: str | None = None, service: str | None = None
-) -> Iterator[None]:
+def log_context(*, run_id: str | None = None, trace: str | None = None, service: str | None = None) -> Iterator[None]:
     """Label every record logged inside the block with a run id, trace and service."""
     tokens: list[tuple[contextvars.ContextVar[Any], contextvars.Token[Any]]] = []
     if run_id is not None:

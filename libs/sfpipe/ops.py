@@ -135,7 +135,9 @@ def insert_sql(ref: TableRef, row: Mapping[str, Any]) -> str:
     return f"INSERT INTO {ref.sql} ({cols}) VALUES ({vals})"
 
 
-def processed_event_sql(key: str, service: str, event_type: str, event_id: str, run_id: str | None, outcome: str) -> list[str]:
+def processed_event_sql(
+    key: str, service: str, event_type: str, event_id: str, run_id: str | None, outcome: str
+) -> list[str]:
     """Statements that record an event as processed (to run in the work's own transaction)."""
     return [
         f"DELETE FROM {PROCESSED_EVENTS.sql} WHERE `key` = {sql_literal(key)} AND `service` = {sql_literal(service)}",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sfpipe.errors import ConfigError
 
@@ -109,7 +109,7 @@ def parse_topology(text: str, source: str = "topology") -> Topology:
     try:
         raw: Any = yaml.safe_load(text)
         return Topology.model_validate(raw)
-    except Exception as exc:
+    except (yaml.YAMLError, ValidationError) as exc:
         msg = f"{source} is not a valid topology: {exc}"
         raise ConfigError(msg) from None
 

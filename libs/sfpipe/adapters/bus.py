@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
+import google.cloud.pubsub_v1 as pubsub_v1
 from google.api_core import exceptions as gexc
-from google.cloud import pubsub_v1
 
 from sfpipe.errors import TransientError
 from sfpipe.events import CloudEvent

@@ -6,8 +6,9 @@ import functools
 import os
 from pathlib import Path
 
+import google.cloud.pubsub_v1 as pubsub_v1
+import google.cloud.storage as storage
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import pubsub_v1, storage
 
 from sfpipe.adapters.bus import EventPublisher
 from sfpipe.adapters.storage import ObjectStore
@@ -36,7 +37,7 @@ def storage_client(settings: Settings | None = None) -> storage.Client:
     if settings.mode is Mode.LOCAL:
         return storage.Client(
             project=settings.project,
-            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            credentials=AnonymousCredentials(),
             client_options={"api_endpoint": settings.storage_emulator_host},
         )
     return storage.Client(project=settings.project)

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
+import google.cloud.storage as storage
 from google.api_core import exceptions as gexc
-from google.cloud import storage
 
 from sfpipe.errors import BadInputError, ConflictError, NotFoundError, TransientError
 
@@ -123,10 +123,7 @@ class ObjectStore:
         try:
             blob.upload_from_string(data, content_type=content_type, if_generation_match=if_generation_match)
         except gexc.PreconditionFailed:
-            msg = (
-                f"{uri} changed since generation {if_generation_match} was read: "
-                "another writer got there first"
-            )
+            msg = f"{uri} changed since generation {if_generation_match} was read: another writer got there first"
             raise ConflictError(msg) from None
         except (gexc.ServiceUnavailable, gexc.InternalServerError, gexc.TooManyRequests) as exc:
             msg = f"writing {uri} failed transiently: {exc}"

@@ -94,7 +94,11 @@ def create_table_sql(
     if with_options and partition_by:
         check_name(partition_by, "column")
         ptype = schema.field(partition_by).type
-        sql += f"\nPARTITION BY DATE(`{partition_by}`)" if pa.types.is_timestamp(ptype) else f"\nPARTITION BY `{partition_by}`"
+        sql += (
+            f"\nPARTITION BY DATE(`{partition_by}`)"
+            if pa.types.is_timestamp(ptype)
+            else f"\nPARTITION BY `{partition_by}`"
+        )
     if with_options and cluster_by:
         sql += "\nCLUSTER BY " + ", ".join(f"`{check_name(c, 'column')}`" for c in cluster_by)
     return sql

@@ -30,9 +30,7 @@ def newer_condition(sequence: Sequence[str], new: str = "s", old: str = "t") -> 
     """
     terms = []
     for i, col in enumerate(sequence):
-        equal_prefix = [
-            f"{new}.{_q(prev)} IS NOT DISTINCT FROM {old}.{_q(prev)}" for prev in sequence[:i]
-        ]
+        equal_prefix = [f"{new}.{_q(prev)} IS NOT DISTINCT FROM {old}.{_q(prev)}" for prev in sequence[:i]]
         newer = f"({new}.{_q(col)} > {old}.{_q(col)} OR ({old}.{_q(col)} IS NULL AND {new}.{_q(col)} IS NOT NULL))"
         terms.append("(" + " AND ".join([*equal_prefix, newer]) + ")")
     return "(" + " OR ".join(terms) + ")"

@@ -68,9 +68,7 @@ class BigQueryWarehouse(Warehouse):
             table = self.client.get_table(self._table_id(ref))
         except gexc.NotFound:
             return None
-        return pa.schema(
-            [pa.field(f.name, _schema_field_type(f), nullable=f.mode != "REQUIRED") for f in table.schema]
-        )
+        return pa.schema([pa.field(f.name, _schema_field_type(f), nullable=f.mode != "REQUIRED") for f in table.schema])
 
     def create_table(
         self,
@@ -105,9 +103,7 @@ class BigQueryWarehouse(Warehouse):
                 bigquery.WriteDisposition.WRITE_TRUNCATE if replace else bigquery.WriteDisposition.WRITE_APPEND
             ),
             create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
-            schema_update_options=(
-                None if replace else [bigquery.SchemaUpdateOption.ALLOW_FIELD_ADDITION]
-            ),
+            schema_update_options=(None if replace else [bigquery.SchemaUpdateOption.ALLOW_FIELD_ADDITION]),
         )
         parquet_options = bigquery.ParquetOptions()
         parquet_options.enable_list_inference = True

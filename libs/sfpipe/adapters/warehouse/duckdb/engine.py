@@ -40,6 +40,13 @@ def connect(path: Path | str) -> duckdb.DuckDBPyConnection:
     return conn
 
 
+def cursor(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A new cursor with the session settings (they are per cursor in DuckDB)."""
+    cur = conn.cursor()
+    cur.execute("SET TimeZone = 'UTC'")
+    return cur
+
+
 def _translate(exc: duckdb.Error, sql: str) -> Exception:
     text = str(exc)
     if isinstance(exc, duckdb.TransactionException) or _CONFLICT.search(text):
@@ -51,7 +58,7 @@ def _translate(exc: duckdb.Error, sql: str) -> Exception:
 
 def fetch(conn: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
     """Run a query on its own cursor and return every row."""
-    cur = conn.cursor()
+    cur = cursor(conn)
     try:
         relation = cur.sql(sql)
         return relation.to_arrow_table() if relation is not None else pa.table({})
@@ -63,7 +70,7 @@ def fetch(conn: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
 
 def stream(conn: duckdb.DuckDBPyConnection, sql: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
     """Run a query on its own cursor and yield its rows in batches."""
-    cur = conn.cursor()
+    cur = cursor(conn)
     try:
         try:
             relation = cur.sql(sql)
@@ -77,9 +84,11 @@ def stream(conn: duckdb.DuckDBPyConnection, sql: str, batch_rows: int) -> Iterat
         cur.close()
 
 
-def stream_schema(conn: duckdb.DuckDBPyConnection, sql: str, batch_rows: int) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+def stream_schema(
+    conn: duckdb.DuckDBPyConnection, sql: str, batch_rows: int
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """A query's schema and a generator of its batches (for the Flight server)."""
-    cur = conn.cursor()
+    cur = cursor(conn)
     try:
         relation = cur.sql(sql)
     except duckdb.Error as exc:
@@ -112,7 +121,7 @@ def run(
     while True:
         attempt += 1
         with lock:
-            cur = conn.cursor()
+            cur = cursor(conn)
             try:
                 cur.execute("BEGIN TRANSACTION")
                 result: pa.Table | None = None
@@ -121,7 +130,7 @@ def run(
                         relation = cur.sql(sql)
                         result = relation.to_arrow_table() if relation is not None else None
                     else:
-                        cur.execute(sql)
+                        cur.execute(sql).fetchall()
                 cur.execute("COMMIT")
                 return result
             except duckdb.Error as exc:
@@ -161,14 +170,14 @@ def put(
 
     incoming = pa.RecordBatchReader.from_batches(reader.schema, counting())
     with lock:
-        cur = conn.cursor()
+        cur = cursor(conn)
         try:
             cur.execute("BEGIN TRANSACTION")
-            cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{dataset}"')
+            cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{dataset}"').fetchall()
             exists = cur.execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
                 [dataset, table],
-            ).fetchone()
+            ).fetchall()[0]
             cur.register("_sfpipe_incoming", incoming)
             if replace or not exists or not exists[0]:
                 cur.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM _sfpipe_incoming")

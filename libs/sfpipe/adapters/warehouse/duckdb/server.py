@@ -46,7 +46,7 @@ class WarehouseServer(flight.FlightServerBase):
         request = json.loads(ticket.ticket)
         try:
             schema, batches = engine.stream_schema(self.conn, request["sql"], int(request.get("batch_rows", 100_000)))
-        except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller
+        except Exception as exc:
             raise _flight_error(exc) from exc
         return flight.GeneratorStream(schema, batches)
 
@@ -61,7 +61,7 @@ class WarehouseServer(flight.FlightServerBase):
         dataset, table, mode = (p.decode() for p in descriptor.path)
         try:
             rows = engine.put(self.conn, self.lock, dataset, table, reader.to_reader(), replace=mode == "replace")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _flight_error(exc) from exc
         writer.write(pa.py_buffer(json.dumps({"rows": rows}).encode()))
 
@@ -74,7 +74,7 @@ class WarehouseServer(flight.FlightServerBase):
         request = json.loads(action.body.to_pybytes())
         try:
             result = engine.run(self.conn, request["statements"], self.lock, fetch_last=bool(request.get("fetch_last")))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _flight_error(exc) from exc
         if result is None:
             return []

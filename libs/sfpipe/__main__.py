@@ -1,0 +1,5 @@
+"""`python -m sfpipe` is the `sfpipe` command."""
+
+from sfpipe.cli import main
+
+main()
