@@ -72,10 +72,23 @@ def main() -> None:
     setup_logging("cli", settings)
 
 
+def settings_markdown() -> str:
+    """The configuration reference as a Markdown table (the README embeds it)."""
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for variable, default, description in describe_settings():
+        shown = f"`{default}`" if default else ""
+        lines.append(f"| `{variable}` | {shown} | {description.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
 @main.command("config")
 @click.option("--values", is_flag=True, help="Show this process's values instead of the defaults.")
-def config_command(values: bool) -> None:
+@click.option("--markdown", is_flag=True, help="Print the reference as a Markdown table.")
+def config_command(values: bool, markdown: bool) -> None:
     """List every SFPIPE_* setting with its default and meaning."""
+    if markdown:
+        click.echo(settings_markdown())
+        return
     console = Console()
     table = Table("variable", "value" if values else "default", "meaning", show_lines=False)
     current = get_settings()

@@ -31,3 +31,13 @@ def test_bad_setting_exits_non_zero_with_one_line(sfpipe_env):
     assert proc.stderr.strip().splitlines() == [
         "error: invalid configuration: SFPIPE_MODE='nowhere' is invalid: Input should be 'local' or 'gcp'"
     ]
+
+
+def test_readme_configuration_table_is_current():
+    from pathlib import Path
+
+    from sfpipe.cli import settings_markdown
+
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    block = readme.split("<!-- config:start -->", 1)[1].split("<!-- config:end -->", 1)[0].strip()
+    assert block == settings_markdown(), "README's configuration table is stale: paste `sfpipe config --markdown` between the config markers"
