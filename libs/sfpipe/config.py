@@ -161,6 +161,21 @@ class Settings(BaseSettings):
     as_of: str | None = None
     """Date (YYYY-MM-DD) that 'this month / this quarter' metrics are computed against; default today."""
 
+    dataform_dir: Path = Path("dataform")
+    """Folder of the Dataform project that the local transform compiles with the Dataform CLI."""
+
+    dataform_release_config: str = ""
+    """Dataform release config (`projects/…/releaseConfigs/…`) the cloud transform compiles; empty = git commitish."""
+
+    dataform_git_commitish: str = "main"
+    """Git branch, tag or commit the cloud transform compiles when no release config is set."""
+
+    dataform_service_account: str = ""
+    """Service account email the Dataform workflow invocation runs as; empty = the repository's default."""
+
+    transform_timeout_seconds: int = Field(3600, gt=0)
+    """How long the transform follows a Dataform workflow invocation before giving up (then retried)."""
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

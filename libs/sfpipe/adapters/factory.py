@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import google.cloud.pubsub_v1 as pubsub_v1
 import google.cloud.storage as storage
@@ -15,6 +16,9 @@ from sfpipe.adapters.storage import ObjectStore
 from sfpipe.adapters.warehouse.base import Warehouse
 from sfpipe.config import Mode, Settings, get_settings
 from sfpipe.topology import load_topology
+
+if TYPE_CHECKING:
+    from google.cloud import dataform_v1
 
 WAREHOUSE_URL_FILE = "warehouse.url"
 
@@ -104,6 +108,20 @@ def warehouse(settings: Settings | None = None) -> Warehouse:
     else:
         session = EmbeddedSession(settings.warehouse_file)
     return DuckDBWarehouse(session, store=object_store(settings), scratch=scratch)
+
+
+def dataform_client(settings: Settings | None = None) -> dataform_v1.DataformClient | None:
+    """The Dataform API client in gcp mode; None locally.
+
+    Locally there is no Dataform service: the transform compiles the project with the
+    Dataform CLI and executes the graph on the local warehouse itself.
+    """
+    settings = settings or get_settings()
+    if settings.mode is Mode.GCP:
+        from google.cloud import dataform_v1
+
+        return dataform_v1.DataformClient()
+    return None
 
 
 @functools.cache
