@@ -1,0 +1,1 @@
+bucket = "sfpipe-dev-tfstate"

@@ -1,0 +1,5 @@
+module "project_services" {
+  source = "../.."
+
+  project_id = "sfpipe-example"
+}
