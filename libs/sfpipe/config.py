@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -133,6 +133,24 @@ class Settings(BaseSettings):
     sf_verify_tls: bool | str = False
     """TLS verification for Salesforce: true, false, or a CA bundle path (the simulator's)."""
 
+    sf_auth_flow: Literal["client_credentials", "password", "jwt"] = "client_credentials"
+    """OAuth flow: `client_credentials` (default), `password` or `jwt` (JWT bearer with a private key)."""
+
+    sf_username: str | None = None
+    """Salesforce username for the `password` and `jwt` flows."""
+
+    sf_password: SecretStr | None = None
+    """Password (with the security token appended) for the `password` flow."""
+
+    sf_jwt_key_file: Path | None = None
+    """PEM private key of the connected app's certificate, for the `jwt` flow."""
+
+    sf_retry_attempts: int = Field(8, ge=1, le=50)
+    """Attempts per Salesforce call on 429 / 5xx / dropped connections before giving up."""
+
+    sf_backoff_seconds: float = Field(0.5, ge=0, le=60)
+    """First retry backoff for Salesforce calls; it doubles per attempt (full jitter, capped at 30 s)."""
+
     # extraction and loading
     lookback_seconds: int = Field(600, ge=0)
     """Overlap of each incremental window with the previous one (late-committing transactions)."""
@@ -145,6 +163,21 @@ class Settings(BaseSettings):
 
     extract_concurrency: int = Field(4, ge=1, le=64)
     """Objects extracted at the same time."""
+
+    bulk_page_records: int = Field(50_000, ge=100, le=1_000_000)
+    """Records per Bulk API 2.0 result chunk (`maxRecords`); bounds the extractor's memory."""
+
+    extract_objects: str = (
+        "User,UserRole,Account,Contact,Lead,Opportunity,OpportunityLineItem,OpportunityHistory,Product2,"
+        "Pricebook2,PricebookEntry,Task,Event,Campaign,CampaignMember,Case,Order"
+    )
+    """Comma-separated objects that `sfpipe extract` and `POST /runs` pull when none are named."""
+
+    extractor_token: SecretStr | None = None
+    """Bearer token that callers of the extractor's `POST /runs` must send (local); unset = not checked."""
+
+    extractor_audience: str | None = None
+    """Audience (the service URL) that Google-signed ID tokens sent to the extractor must carry (gcp)."""
 
     load_path: LoadPath = LoadPath.AUTO
     """`auto` picks by size; `warehouse` or `beam` forces one load path."""
