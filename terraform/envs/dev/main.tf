@@ -220,11 +220,6 @@ module "cloud_run" {
   service_account_email = module.service_accounts.emails[each.key]
   port                  = each.value.port
   ingress               = each.value.ingress
-  min_instances         = each.value.min_instances
-  max_instances         = each.value.max_instances
-  always_on             = each.value.always_on
-  memory                = each.value.memory
-  cpu                   = each.value.cpu
   deletion_protection   = var.deletion_protection
   invokers              = concat(each.value.invokers, lookup(local.service_invokers, each.key, []))
   labels                = local.labels

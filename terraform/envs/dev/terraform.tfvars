@@ -4,48 +4,36 @@ environment = "dev"
 
 services = {
   extractor = {
-    description   = "incremental Salesforce extraction to the lake (POST /runs)"
-    port          = 8310
-    max_instances = 3
-    memory        = "2Gi"
+    description = "incremental Salesforce extraction to the lake (POST /runs)"
+    port        = 8310
   }
   loader = {
     description = "run manifest to raw layer (BigQuery load + MERGE, or a Dataflow job)"
     port        = 8320
-    memory      = "2Gi"
   }
   transform = {
-    description   = "Dataform compile and invocation after each load"
-    port          = 8330
-    max_instances = 2
+    description = "Dataform compile and invocation after each load"
+    port        = 8330
   }
   quality = {
-    description   = "Great Expectations suites after each transform"
-    port          = 8340
-    max_instances = 2
-    memory        = "2Gi"
+    description = "Great Expectations suites after each transform"
+    port        = 8340
   }
   cdc-publisher = {
-    description   = "Salesforce Pub/Sub API to the sfpipe-cdc topic, long-running"
-    port          = 8350
-    min_instances = 1
-    max_instances = 1
-    always_on     = true
+    description = "Salesforce Pub/Sub API to the sfpipe-cdc topic, long-running"
+    port        = 8350
   }
   dashboard = {
-    description   = "pipeline runs, freshness and CDC lag for people"
-    port          = 8360
-    ingress       = "INGRESS_TRAFFIC_ALL"
-    max_instances = 1
-    invokers      = ["group:sfpipe-dev-viewers@example.com"]
+    description = "pipeline runs, freshness and CDC lag for people"
+    port        = 8360
+    ingress     = "INGRESS_TRAFFIC_ALL"
+    invokers    = ["group:sfpipe-dev-viewers@example.com"]
   }
   simulator = {
-    description   = "Salesforce org simulator, so that dev needs no Salesforce org"
-    port          = 8300
-    ingress       = "INGRESS_TRAFFIC_ALL"
-    max_instances = 1
-    memory        = "2Gi"
-    invokers      = ["allUsers"]
+    description = "Salesforce org simulator, so that dev needs no Salesforce org"
+    port        = 8300
+    ingress     = "INGRESS_TRAFFIC_ALL"
+    invokers    = ["allUsers"]
   }
 }
 

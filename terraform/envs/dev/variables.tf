@@ -19,17 +19,12 @@ variable "environment" {
 }
 
 variable "services" {
-  description = "Cloud Run services of this environment (the simulator only in dev): port, ingress, scaling and extra invokers."
+  description = "Cloud Run services of this environment (the simulator only in dev): port, ingress and extra invokers. Image, environment and scaling are deployed from deploy/cloudrun (docs/adr/0053)."
   type = map(object({
-    description   = string
-    port          = number
-    ingress       = optional(string, "INGRESS_TRAFFIC_INTERNAL_ONLY")
-    min_instances = optional(number, 0)
-    max_instances = optional(number, 10)
-    always_on     = optional(bool, false)
-    cpu           = optional(string, "1")
-    memory        = optional(string, "1Gi")
-    invokers      = optional(list(string), [])
+    description = string
+    port        = number
+    ingress     = optional(string, "INGRESS_TRAFFIC_INTERNAL_ONLY")
+    invokers    = optional(list(string), [])
   }))
 
   validation {
@@ -154,4 +149,10 @@ variable "registry_readers" {
   description = "Extra members that may pull this environment's images (the next environment's build account)."
   type        = list(string)
   default     = []
+}
+
+variable "salesforce_login_url" {
+  description = "Salesforce My Domain login URL; empty in dev, where the simulator service is the org."
+  type        = string
+  default     = ""
 }

@@ -4,40 +4,30 @@ environment = "prod"
 
 services = {
   extractor = {
-    description   = "incremental Salesforce extraction to the lake (POST /runs)"
-    port          = 8310
-    max_instances = 3
-    memory        = "2Gi"
+    description = "incremental Salesforce extraction to the lake (POST /runs)"
+    port        = 8310
   }
   loader = {
     description = "run manifest to raw layer (BigQuery load + MERGE, or a Dataflow job)"
     port        = 8320
-    memory      = "2Gi"
   }
   transform = {
-    description   = "Dataform compile and invocation after each load"
-    port          = 8330
-    max_instances = 2
+    description = "Dataform compile and invocation after each load"
+    port        = 8330
   }
   quality = {
-    description   = "Great Expectations suites after each transform"
-    port          = 8340
-    max_instances = 2
-    memory        = "2Gi"
+    description = "Great Expectations suites after each transform"
+    port        = 8340
   }
   cdc-publisher = {
-    description   = "Salesforce Pub/Sub API to the sfpipe-cdc topic, long-running"
-    port          = 8350
-    min_instances = 1
-    max_instances = 1
-    always_on     = true
+    description = "Salesforce Pub/Sub API to the sfpipe-cdc topic, long-running"
+    port        = 8350
   }
   dashboard = {
-    description   = "pipeline runs, freshness and CDC lag for people"
-    port          = 8360
-    ingress       = "INGRESS_TRAFFIC_ALL"
-    max_instances = 2
-    invokers      = ["group:sfpipe-viewers@example.com"]
+    description = "pipeline runs, freshness and CDC lag for people"
+    port        = 8360
+    ingress     = "INGRESS_TRAFFIC_ALL"
+    invokers    = ["group:sfpipe-viewers@example.com"]
   }
 }
 
@@ -69,3 +59,4 @@ github_repository         = "sfpipe"
 build_tag_pattern         = "^v[0-9]+\\.[0-9]+\\.[0-9]+$"
 build_approval_required   = true
 promote_from_repository   = "europe-west1-docker.pkg.dev/sfpipe-staging/sfpipe"
+salesforce_login_url      = "https://example.my.salesforce.com"

@@ -12,3 +12,8 @@ output "release_config" {
   description = "Release config resource name."
   value       = google_dataform_repository_release_config.this.id
 }
+
+output "runner_email" {
+  description = "Email of the workflow runner account (SFPIPE_DATAFORM_SERVICE_ACCOUNT)."
+  value       = google_service_account.runner.email
+}
