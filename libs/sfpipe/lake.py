@@ -88,6 +88,8 @@ class ManifestObject(BaseModel):
     api: Literal["rest", "bulk", "mixed", "none"] = "rest"
     kind: Literal["incremental", "full", "repair", "formula"] = "incremental"
     hard_deleted_ids: list[str] = Field(default_factory=list)
+    seconds: float | None = Field(None, ge=0)
+    """How long the extractor took for this object (optional)."""
 
     @field_validator("rows")
     @classmethod
@@ -107,6 +109,8 @@ class Manifest(BaseModel):
     org_id: str | None = None
     objects: dict[str, ManifestObject]
     failed: dict[str, str] = Field(default_factory=dict)
+    completed_at: datetime | None = None
+    """When the extractor finished its objects (``created_at`` is the run's start): the extract stage's end."""
 
     @field_validator("run_id")
     @classmethod
