@@ -194,6 +194,19 @@ class Settings(BaseSettings):
     as_of: str | None = None
     """Date (YYYY-MM-DD) that 'this month / this quarter' metrics are computed against; default today."""
 
+    # quality
+    quality_suites: str = "raw,marts,reconcile"
+    """Comma-separated quality suites that a `sfpipe.transform.completed` event runs."""
+
+    quality_opportunity_stages: str = (
+        "Prospecting,Qualification,Needs Analysis,Value Proposition,Id. Decision Makers,"
+        "Perception Analysis,Proposal/Price Quote,Negotiation/Review,Closed Won,Closed Lost"
+    )
+    """Allowed Opportunity.StageName values (a new org's defaults) when describe cannot be read."""
+
+    quality_reconcile_tolerance: float = Field(0.005, ge=0, le=1)
+    """Share of the source's COUNT() by which an object's live raw rows may differ before the check fails."""
+
     dataform_dir: Path = Path("dataform")
     """Folder of the Dataform project that the local transform compiles with the Dataform CLI."""
 

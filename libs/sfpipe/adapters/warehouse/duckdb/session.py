@@ -32,6 +32,10 @@ class DuckDBSession(abc.ABC):
     def stream(self, sql: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """The rows of a read query in batches."""
 
+    def reader(self, sql: str, batch_rows: int) -> pa.RecordBatchReader:
+        """A read query as a stream that knows its schema before the first row (DB-API cursors need it)."""
+        return self.fetch(sql).to_reader()
+
     @abc.abstractmethod
     def run(self, statements: Sequence[str], *, fetch_last: bool = False) -> pa.Table | None:
         """Statements in one write transaction."""
@@ -59,6 +63,11 @@ class EmbeddedSession(DuckDBSession):
     def stream(self, sql: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
         """The rows of a read query in batches."""
         return engine.stream(self.conn, sql, batch_rows)
+
+    def reader(self, sql: str, batch_rows: int) -> pa.RecordBatchReader:
+        """A read query as a lazy stream with its schema."""
+        schema, batches = engine.stream_schema(self.conn, sql, batch_rows)
+        return pa.RecordBatchReader.from_batches(schema, batches)
 
     def run(self, statements: Sequence[str], *, fetch_last: bool = False) -> pa.Table | None:
         """Statements in one write transaction."""
@@ -109,6 +118,26 @@ class FlightSession(DuckDBSession):
         except flight.FlightError as exc:
             _raise_remote(exc)
             raise
+
+    def reader(self, sql: str, batch_rows: int) -> pa.RecordBatchReader:
+        """A read query as a stream from the server: rows arrive as they are read."""
+        ticket = flight.Ticket(json.dumps({"sql": sql, "batch_rows": batch_rows}).encode())
+        try:
+            stream = self.client.do_get(ticket, self.options)
+            schema = stream.schema
+        except flight.FlightError as exc:
+            _raise_remote(exc)
+            raise
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                for chunk in stream:
+                    yield chunk.data
+            except flight.FlightError as exc:
+                _raise_remote(exc)
+                raise
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
 
     def run(self, statements: Sequence[str], *, fetch_last: bool = False) -> pa.Table | None:
         """Statements in one write transaction on the server."""
