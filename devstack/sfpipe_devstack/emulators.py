@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,9 @@ def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
         return False
 
 
-def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None, what: str = "") -> None:
+def wait_for_port(
+    host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None, what: str = ""
+) -> None:
     """Wait until host:port accepts connections, or fail naming the process and its log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -71,7 +74,10 @@ def gcloud_sdk_root() -> Path | None:
     try:
         out = subprocess.run(
             [gcloud, "info", "--format=value(installation.sdk_root)"],
-            capture_output=True, text=True, timeout=60, check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         ).stdout.strip()
     except (subprocess.SubprocessError, OSError):
         return None
@@ -164,26 +170,109 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a command in its own session (so its whole group can be stopped), output to a log."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = log_path.open("ab")
-    return subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True, env=env or os.environ.copy(),
-    )
+    with log_path.open("ab") as log:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        log.write(f"--- {stamp} starting: {' '.join(cmd)}\n".encode())
+        log.flush()
+        return subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env or os.environ.copy(),
+        )
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    """Whether a GET answers 2xx (no proxy: these are local processes)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as response:
+            return 200 <= int(response.status) < 300
+    except (OSError, ValueError):
+        return False
+
+
+def pubsub_healthy(host: str, port: int) -> bool:
+    """Whether the Pub/Sub emulator serves requests (it answers ``GET /`` with ``Ok``)."""
+    return http_ok(f"http://{host}:{port}/")
+
+
+def gcs_healthy(host: str, port: int) -> bool:
+    """Whether fake-gcs-server serves requests."""
+    return http_ok(f"http://{host}:{port}/_internal/healthcheck")
+
+
+def pubsub_env() -> dict[str, str]:
+    """The environment the emulator's JVM starts with: small stacks, quick start on few cores."""
+    env = os.environ.copy()
+    env.setdefault("JAVA_TOOL_OPTIONS", "-Xss4m -XX:+UseSerialGC -XX:TieredStopAtLevel=1")
+    return env
+
+
+def pubsub_command(host: str, port: int, data_dir: Path) -> list[str]:
+    """The emulator's own launcher (no ``gcloud`` wrapper), on a given host, port and data folder."""
+    return [str(pubsub_emulator_launcher()), f"--host={host}", f"--port={port}", f"--data-dir={data_dir}"]
+
+
+def fake_gcs_command(
+    host: str,
+    port: int,
+    *,
+    data_dir: Path | None = None,
+    project: str | None = None,
+    topic: str | None = None,
+    object_prefix: str | None = None,
+) -> list[str]:
+    """fake-gcs-server's command line; with a topic, object notifications go to the emulator."""
+    cmd = [
+        str(fake_gcs_binary()),
+        "-scheme",
+        "http",
+        "-host",
+        host,
+        "-port",
+        str(port),
+        "-external-url",
+        f"http://{host}:{port}",
+        "-public-host",
+        f"{host}:{port}",
+        "-log-level",
+        "warn",
+    ]
+    if data_dir is not None:
+        cmd += ["-backend", "filesystem", "-filesystem-root", str(data_dir)]
+    else:
+        cmd += ["-backend", "memory"]
+    if topic:
+        if not project:
+            msg = "fake-gcs-server notifications need a Pub/Sub project"
+            raise ConfigError(msg)
+        cmd += ["-event.pubsub-project-id", project, "-event.pubsub-topic", topic, "-event.list", "finalize,delete"]
+        if object_prefix:
+            cmd += ["-event.object-prefix", object_prefix]
+    return cmd
 
 
 def start_pubsub_emulator(host: str, port: int, data_dir: Path, log_path: Path, timeout: float = 60.0) -> Started:
-    """Start Google's Pub/Sub emulator and wait until it listens."""
+    """Start Google's Pub/Sub emulator and wait until it serves requests."""
     if port_open(host, port):
         msg = f"port {host}:{port} is already taken; set SFPIPE_PUBSUB_PORT to a free port"
         raise StartError(msg)
-    launcher = pubsub_emulator_launcher()
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = os.environ.copy()
-    env.setdefault("JAVA_TOOL_OPTIONS", "-Xss4m -XX:+UseSerialGC -XX:TieredStopAtLevel=1")
-    proc = _spawn([str(launcher), f"--host={host}", f"--port={port}", f"--data-dir={data_dir}"], log_path, env)
+    proc = spawn(pubsub_command(host, port, data_dir), log_path, pubsub_env())
     wait_for_port(host, port, timeout, proc, "Pub/Sub emulator")
+    deadline = time.monotonic() + timeout
+    while not pubsub_healthy(host, port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_group(proc.pid)
+            msg = f"Pub/Sub emulator on {host}:{port} did not answer; see {log_path}"
+            raise StartError(msg)
+        time.sleep(0.05)
     return Started("pubsub", proc, host, port, log_path)
 
 
@@ -203,24 +292,15 @@ def start_fake_gcs(
     if port_open(host, port):
         msg = f"port {host}:{port} is already taken; set SFPIPE_GCS_PORT to a free port"
         raise StartError(msg)
-    cmd = [
-        str(fake_gcs_binary()), "-scheme", "http", "-host", host, "-port", str(port),
-        "-external-url", f"http://{host}:{port}", "-public-host", f"{host}:{port}", "-log-level", "warn",
-    ]
-    if data_dir is not None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        cmd += ["-backend", "filesystem", "-filesystem-root", str(data_dir)]
-    else:
-        cmd += ["-backend", "memory"]
     env = os.environ.copy()
     if topic:
-        if not (pubsub_host and project):
-            msg = "fake-gcs-server notifications need the Pub/Sub emulator host and a project"
+        if not pubsub_host:
+            msg = "fake-gcs-server notifications need the Pub/Sub emulator host"
             raise ConfigError(msg)
         env["PUBSUB_EMULATOR_HOST"] = pubsub_host
-        cmd += ["-event.pubsub-project-id", project, "-event.pubsub-topic", topic, "-event.list", "finalize,delete"]
-        if object_prefix:
-            cmd += ["-event.object-prefix", object_prefix]
-    proc = _spawn(cmd, log_path, env)
+    cmd = fake_gcs_command(host, port, data_dir=data_dir, project=project, topic=topic, object_prefix=object_prefix)
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    proc = spawn(cmd, log_path, env)
     wait_for_port(host, port, timeout, proc, "fake-gcs-server")
     return Started("gcs", proc, host, port, log_path)

@@ -13,12 +13,17 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from sfpipe.config import Settings, load_settings, reset_settings
 from sfpipe.topology import LAKE_NOTIFICATIONS_TOPIC, MANIFEST_PREFIX
 from sfpipe_devstack.emulators import Started, free_port, start_fake_gcs, start_pubsub_emulator
+
+if TYPE_CHECKING:
+    from sfpipe.adapters.storage import ObjectStore
+    from sfpipe.adapters.warehouse.duckdb.client import DuckDBWarehouse
 
 NOTIFY_PROJECT = "sfpipe-it"
 
@@ -55,9 +60,13 @@ def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulators]:
             pass
         gcs_port = free_port(host)
         gcs = start_fake_gcs(
-            host, gcs_port, root / "gcs.log",
-            pubsub_host=f"{host}:{pubsub_port}", project=NOTIFY_PROJECT,
-            topic=LAKE_NOTIFICATIONS_TOPIC, object_prefix=MANIFEST_PREFIX,
+            host,
+            gcs_port,
+            root / "gcs.log",
+            pubsub_host=f"{host}:{pubsub_port}",
+            project=NOTIFY_PROJECT,
+            topic=LAKE_NOTIFICATIONS_TOPIC,
+            object_prefix=MANIFEST_PREFIX,
         )
         started.append(gcs)
         os.environ["STORAGE_EMULATOR_HOST"] = f"http://{host}:{gcs_port}"
@@ -106,7 +115,7 @@ def local_settings(sfpipe_env: dict[str, str], emulators: Emulators, monkeypatch
 
 
 @pytest.fixture
-def object_store(local_settings: Settings):  # type: ignore[no-untyped-def]
+def object_store(local_settings: Settings) -> ObjectStore:
     """The object store on fake-gcs-server, with the test's buckets created."""
     from sfpipe.adapters.factory import object_store as make_store
 
@@ -117,7 +126,7 @@ def object_store(local_settings: Settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def duckdb_warehouse(tmp_path: Path):  # type: ignore[no-untyped-def]
+def duckdb_warehouse(tmp_path: Path) -> Iterator[DuckDBWarehouse]:
     """An embedded DuckDB warehouse in a fresh file."""
     from sfpipe.adapters.warehouse.duckdb.client import DuckDBWarehouse
     from sfpipe.adapters.warehouse.duckdb.session import EmbeddedSession

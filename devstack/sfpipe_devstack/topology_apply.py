@@ -1,9 +1,15 @@
 """Apply the topology file to Pub/Sub through the real admin API, and compare it with what is live.
 
-The emulator does not report push, retry or dead-letter settings back (FINDINGS), so
-convergence compares what it does report (topics, each subscription's topic, ack
-deadline, ordering) and, for the rest, a fingerprint of the declared configuration kept
-next to the local state: a changed declaration recreates that subscription.
+Convergence reads each live subscription back and compares every setting the server
+reports. Fields Pub/Sub cannot change in place (topic, message ordering) recreate the
+subscription; the rest (push endpoint, ack deadline, retry and dead-letter policies,
+retention) are changed with UpdateSubscription, which keeps the backlog.
+
+Emulator 0.8.20 reports push, retry and dead-letter settings back; earlier builds were
+seen returning them empty (docs/adr/0010-pubsub-emulator.md). So a fingerprint of each
+declared request is also kept next to the local state: when the declaration changed
+since the last apply, the mutable fields are written again even if the server reports
+nothing to compare.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1
@@ -23,6 +31,15 @@ from sfpipe.topology import Subscription, Topic, Topology
 
 log = logging.getLogger(__name__)
 
+MUTABLE_FIELDS = (
+    "ack_deadline_seconds",
+    "push_config",
+    "retry_policy",
+    "dead_letter_policy",
+    "message_retention_duration",
+)
+"""Subscription fields UpdateSubscription can change (the emulator accepts each)."""
+
 
 @dataclass
 class ApplyReport:
@@ -31,12 +48,23 @@ class ApplyReport:
     created_topics: list[str] = field(default_factory=list)
     created_subscriptions: list[str] = field(default_factory=list)
     recreated_subscriptions: list[str] = field(default_factory=list)
+    updated_subscriptions: list[str] = field(default_factory=list)
     unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was created or changed."""
+        return bool(
+            self.created_topics
+            or self.created_subscriptions
+            or self.recreated_subscriptions
+            or self.updated_subscriptions
+        )
 
 
 def _duration(seconds: float) -> duration_pb2.Duration:
     whole = int(seconds)
-    return duration_pb2.Duration(seconds=whole, nanos=int((seconds - whole) * 1e9))
+    return duration_pb2.Duration(seconds=whole, nanos=round((seconds - whole) * 1e9))
 
 
 def _retention_seconds(text: str) -> int:
@@ -80,6 +108,56 @@ def fingerprint(request: dict[str, object]) -> str:
     return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _seconds(value: Any) -> float:
+    if isinstance(value, timedelta):
+        return round(value.total_seconds(), 3)
+    if isinstance(value, duration_pb2.Duration):
+        return round(value.seconds + value.nanos / 1e9, 3)
+    return 0.0
+
+
+def _view(sub: pubsub_v1.types.Subscription) -> dict[str, Any]:
+    """The comparable settings of a subscription (live, or built from a request)."""
+    dead_letter = None
+    if sub.dead_letter_policy.dead_letter_topic:
+        dead_letter = (sub.dead_letter_policy.dead_letter_topic, sub.dead_letter_policy.max_delivery_attempts)
+    return {
+        "topic": sub.topic,
+        "enable_message_ordering": bool(sub.enable_message_ordering),
+        "ack_deadline_seconds": sub.ack_deadline_seconds,
+        "push_config": sub.push_config.push_endpoint or None,
+        "retry_policy": (_seconds(sub.retry_policy.minimum_backoff), _seconds(sub.retry_policy.maximum_backoff)),
+        "dead_letter_policy": dead_letter,
+        "message_retention_duration": _seconds(sub.message_retention_duration),
+    }
+
+
+def _describe(name: str, value: Any) -> str:
+    if name == "push_config":
+        return f"push to {value}" if value else "pull"
+    if name == "retry_policy":
+        return f"backoff {value[0]}s–{value[1]}s"
+    if name == "dead_letter_policy":
+        return f"dead-letter to {value[0].rsplit('/', 1)[-1]} after {value[1]} attempts" if value else "no dead-letter"
+    if name == "message_retention_duration":
+        return f"retention {value:.0f}s"
+    if name == "ack_deadline_seconds":
+        return f"ack deadline {value}s"
+    if name == "enable_message_ordering":
+        return f"ordering {'on' if value else 'off'}"
+    return f"{name} {value}"
+
+
+def compare(
+    live: pubsub_v1.types.Subscription, request: dict[str, object], *, fields: tuple[str, ...] | None = None
+) -> dict[str, tuple[Any, Any]]:
+    """Fields where the live subscription differs from the request: name → (live, declared)."""
+    declared = _view(pubsub_v1.types.Subscription(**request))
+    current = _view(live)
+    names = fields or tuple(declared)
+    return {name: (current[name], declared[name]) for name in names if current[name] != declared[name]}
+
+
 def apply_topology(
     topology: Topology,
     project: str,
@@ -90,11 +168,14 @@ def apply_topology(
     state_file: Path | None = None,
     retry_scale: float = 1.0,
 ) -> ApplyReport:
-    """Create what is missing and recreate what changed; harmless to run twice."""
+    """Create what is missing and converge what changed; harmless to run twice."""
     report = ApplyReport()
     applied: dict[str, str] = {}
     if state_file is not None and state_file.exists():
-        applied = json.loads(state_file.read_text())
+        try:
+            applied = json.loads(state_file.read_text())
+        except ValueError:
+            applied = {}
     for topic in topology.topics:
         try:
             publisher.create_topic(name=publisher.topic_path(project, topic.name))
@@ -110,10 +191,23 @@ def apply_topology(
                 subscriber.create_subscription(request=request)
                 report.created_subscriptions.append(sub.name)
             except gexc.AlreadyExists:
-                if applied.get(sub.name) not in (None, digest):
+                live = subscriber.get_subscription(subscription=name)
+                differences = compare(live, request)
+                if {"topic", "enable_message_ordering"} & set(differences):
+                    log.info("recreating %s: %s", sub.name, ", ".join(differences))
                     subscriber.delete_subscription(subscription=name)
                     subscriber.create_subscription(request=request)
                     report.recreated_subscriptions.append(sub.name)
+                elif differences or applied.get(sub.name) not in (None, digest):
+                    log.info("updating %s: %s", sub.name, ", ".join(differences) or "declaration changed")
+                    fields = {k: request.get(k, {}) for k in MUTABLE_FIELDS}
+                    subscriber.update_subscription(
+                        request={
+                            "subscription": {"name": name, **fields},
+                            "update_mask": {"paths": list(MUTABLE_FIELDS)},
+                        }
+                    )
+                    report.updated_subscriptions.append(sub.name)
                 else:
                     report.unchanged += 1
             applied[sub.name] = digest
@@ -129,8 +223,14 @@ def live_differences(
     *,
     publisher: pubsub_v1.PublisherClient,
     subscriber: pubsub_v1.SubscriberClient,
+    push_endpoint: Callable[[str], str] | None = None,
+    retry_scale: float | None = None,
 ) -> list[str]:
-    """Where the live Pub/Sub disagrees with the file (empty when they agree)."""
+    """Where the live Pub/Sub disagrees with the file (empty when they agree).
+
+    Without ``push_endpoint`` only push against pull is compared, not the URL; without
+    ``retry_scale`` the retry backoff is not compared (it depends on the scale applied).
+    """
     problems: list[str] = []
     live_topics = {t.name.rsplit("/", 1)[-1] for t in publisher.list_topics(request={"project": f"projects/{project}"})}
     live_subs = {
@@ -142,19 +242,36 @@ def live_differences(
     for extra in sorted(live_topics - declared_topics):
         problems.append(f"topic {extra} is live but not declared")
     declared_subs = {s.name: (t, s) for t in topology.topics for s in t.subscriptions}
+    endpoint = push_endpoint or (lambda target: f"push:{target}")
+    fields = [
+        f
+        for f in (
+            "topic",
+            "ack_deadline_seconds",
+            "enable_message_ordering",
+            "push_config",
+            "dead_letter_policy",
+            "message_retention_duration",
+        )
+    ]
+    if retry_scale is not None:
+        fields.append("retry_policy")
     for name, (topic, sub) in sorted(declared_subs.items()):
         live = live_subs.get(name)
         if live is None:
             problems.append(f"subscription {name} is declared but not live")
             continue
-        if live.topic.rsplit("/", 1)[-1] != topic.name:
-            problems.append(f"subscription {name} is on topic {live.topic} instead of {topic.name}")
-        if live.ack_deadline_seconds != topology.ack_deadline(sub):
+        request = subscription_request(project, topology, topic, sub, endpoint, retry_scale or 1.0)
+        differences = compare(live, request, fields=tuple(fields))
+        if push_endpoint is None and "push_config" in differences:
+            live_push, declared_push = differences["push_config"]
+            if bool(live_push) == bool(declared_push):
+                del differences["push_config"]
+        for field_name, (live_value, declared_value) in differences.items():
             problems.append(
-                f"subscription {name} has ack deadline {live.ack_deadline_seconds}s, declared {topology.ack_deadline(sub)}s"
+                f"subscription {name}: live has {_describe(field_name, live_value)}, "
+                f"declared {_describe(field_name, declared_value)}"
             )
-        if bool(live.enable_message_ordering) != sub.ordering:
-            problems.append(f"subscription {name} ordering is {live.enable_message_ordering}, declared {sub.ordering}")
     for extra in sorted(set(live_subs) - set(declared_subs)):
         problems.append(f"subscription {extra} is live but not declared")
     return problems
