@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -64,6 +65,18 @@ class MergeSpec:
     sequence: tuple[str, ...] = ("_version", "_commit_number")
     columns: tuple[str, ...] = ()
     deleted_flag: str | None = "IsDeleted"
+    source_query: str | None = None
+    """Rows to merge as a SELECT (BigQuery SQL) instead of the whole ``source`` table; needs ``columns``."""
+    carry: tuple[str, ...] = ()
+    """Source columns kept in the deduplicated rows for the extra statements, but not merged."""
+    tiebreak: tuple[str, ...] = ()
+    """Picks one of several source copies of the same version (deterministic); never compared with the target."""
+    tombstone_flag: str | None = None
+    """Rows flagged so only mark an existing row: their NULLs keep the target's values; they never insert."""
+    replace_equal: bool = False
+    """An equal version replaces the target's row too (refreshes: formula fields change, the version does not)."""
+    dedup_into: str | None = None
+    """Temp table that holds the newest version per key once, for the count, the MERGE and the extra statements."""
 
 
 @dataclass(frozen=True)
@@ -122,8 +135,30 @@ class Warehouse(abc.ABC):
         """Load Parquet files (``gs://`` URIs or local paths) into a table; rows loaded."""
 
     @abc.abstractmethod
-    def merge(self, spec: MergeSpec, *, extra_statements: Sequence[str] = ()) -> MergeResult:
-        """Merge ``spec.source`` into ``spec.target``; extra statements run in the same transaction."""
+    def merge(
+        self, spec: MergeSpec, *, extra_statements: Sequence[str] = (), before: Sequence[str] = ()
+    ) -> MergeResult:
+        """Merge ``spec.source`` into ``spec.target``; extra statements run in the same transaction.
+
+        ``before`` holds schema changes (``ALTER TABLE``, ``CREATE TABLE``) that the merge
+        needs: inside the transaction where the backend allows DDL there (DuckDB), just
+        before it where it does not (BigQuery).
+        """
+
+    @abc.abstractmethod
+    def staged_parquet(
+        self,
+        ref: TableRef,
+        uris: Sequence[str],
+        *,
+        source_file_column: str | None = None,
+        generations: Sequence[int | None] | None = None,
+    ) -> AbstractContextManager[pa.Schema]:
+        """Parquet files readable as table ``ref`` inside the block, then removed; yields its schema.
+
+        With ``source_file_column`` each row also carries the URI of the file it came from.
+        A file that is missing or not Parquet fails with a terminal error naming it.
+        """
 
     @abc.abstractmethod
     def query(self, sql: str) -> pa.Table:

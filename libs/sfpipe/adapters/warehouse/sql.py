@@ -11,15 +11,33 @@ def _q(name: str) -> str:
     return f"`{check_name(name, 'column')}`"
 
 
+def _source_sql(spec: MergeSpec) -> str:
+    return f"(\n  {spec.source_query}\n  ) AS _rows" if spec.source_query else spec.source.sql
+
+
 def newest_per_key_sql(spec: MergeSpec, columns: Sequence[str]) -> str:
-    """The source's newest version of each key."""
-    order = ", ".join(f"{_q(c)} DESC" for c in spec.sequence)
-    cols = ", ".join(_q(c) for c in columns)
+    """The source's newest version of each key (ties broken by ``spec.tiebreak``)."""
+    order = ", ".join(f"{_q(c)} DESC" for c in (*spec.sequence, *spec.tiebreak))
+    cols = ", ".join(_q(c) for c in (*columns, *(c for c in spec.carry if c not in columns)))
     return (
-        f"SELECT {cols} FROM {spec.source.sql}\n"
+        f"SELECT {cols} FROM {_source_sql(spec)}\n"
         f"  WHERE TRUE\n"
         f"  QUALIFY ROW_NUMBER() OVER (PARTITION BY {_q(spec.key)} ORDER BY {order}) = 1"
     )
+
+
+def dedup_sql(spec: MergeSpec, columns: Sequence[str]) -> str:
+    """`CREATE TEMP TABLE <dedup_into>` with the newest version per key (when the spec asks for it)."""
+    if not spec.dedup_into:
+        msg = "the merge spec names no dedup_into table"
+        raise ValueError(msg)
+    return f"CREATE TEMP TABLE {check_name(spec.dedup_into, 'table')} AS {newest_per_key_sql(spec, columns)}"
+
+
+def _merge_source(spec: MergeSpec, columns: Sequence[str]) -> str:
+    if spec.dedup_into:
+        return check_name(spec.dedup_into, "table")
+    return f"(\n  {newest_per_key_sql(spec, columns)}\n)"
 
 
 def newer_condition(sequence: Sequence[str], new: str = "s", old: str = "t") -> str:
@@ -36,20 +54,42 @@ def newer_condition(sequence: Sequence[str], new: str = "s", old: str = "t") -> 
     return "(" + " OR ".join(terms) + ")"
 
 
+def equal_condition(sequence: Sequence[str], new: str = "s", old: str = "t") -> str:
+    """`new` and `old` carry the same version."""
+    return "(" + " AND ".join(f"{new}.{_q(c)} IS NOT DISTINCT FROM {old}.{_q(c)}" for c in sequence) + ")"
+
+
+def replaces_condition(spec: MergeSpec) -> str:
+    """When a matched source row replaces the target's: strictly newer (or equal, for refresh runs)."""
+    newer = newer_condition(spec.sequence)
+    return f"({newer} OR {equal_condition(spec.sequence)})" if spec.replace_equal else newer
+
+
+def _tombstone(spec: MergeSpec) -> str | None:
+    return f"COALESCE(s.{_q(spec.tombstone_flag)}, FALSE)" if spec.tombstone_flag else None
+
+
 def merge_sql(spec: MergeSpec, columns: Sequence[str]) -> str:
     """One MERGE: insert new keys, update a key only with a strictly newer version."""
     if spec.key not in columns:
         msg = f"merge key {spec.key!r} is not among the source columns"
         raise ValueError(msg)
-    updates = ",\n    ".join(f"{_q(c)} = s.{_q(c)}" for c in columns if c != spec.key)
+    tomb = _tombstone(spec)
+    if tomb:
+        updates = ",\n    ".join(
+            f"{_q(c)} = IF({tomb}, COALESCE(s.{_q(c)}, t.{_q(c)}), s.{_q(c)})" for c in columns if c != spec.key
+        )
+    else:
+        updates = ",\n    ".join(f"{_q(c)} = s.{_q(c)}" for c in columns if c != spec.key)
     insert_cols = ", ".join(_q(c) for c in columns)
     insert_vals = ", ".join(f"s.{_q(c)}" for c in columns)
+    not_matched = f"WHEN NOT MATCHED AND NOT {tomb} THEN" if tomb else "WHEN NOT MATCHED THEN"
     return (
         f"MERGE {spec.target.sql} AS t\n"
-        f"USING (\n  {newest_per_key_sql(spec, columns)}\n) AS s\n"
+        f"USING {_merge_source(spec, columns)} AS s\n"
         f"ON t.{_q(spec.key)} = s.{_q(spec.key)}\n"
-        f"WHEN MATCHED AND {newer_condition(spec.sequence)} THEN UPDATE SET\n    {updates}\n"
-        f"WHEN NOT MATCHED THEN INSERT ({insert_cols})\n  VALUES ({insert_vals})"
+        f"WHEN MATCHED AND {replaces_condition(spec)} THEN UPDATE SET\n    {updates}\n"
+        f"{not_matched} INSERT ({insert_cols})\n  VALUES ({insert_vals})"
     )
 
 
@@ -57,22 +97,28 @@ def merge_effect_sql(spec: MergeSpec, columns: Sequence[str]) -> str:
     """Counts of what a merge is about to do: run in the same transaction, before it.
 
     BigQuery's job statistics give inserted and updated rows but not how many of them
-    are deletions; this query gives all three the same way on both backends.
+    are deletions; this query gives all three the same way on both backends. A deletion
+    is also an insert or an update; a tombstone that finds no row counts nothing.
     """
-    newer = newer_condition(spec.sequence)
+    replaces = replaces_condition(spec)
+    key = _q(spec.key)
+    tomb = _tombstone(spec)
+    inserting = f"(t.{key} IS NULL AND NOT {tomb})" if tomb else f"t.{key} IS NULL"
     if spec.deleted_flag:
         flag = _q(spec.deleted_flag)
         deleted = (
-            f"COUNTIF(COALESCE(s.{flag}, FALSE) AND (t.{_q(spec.key)} IS NULL OR "
-            f"({newer} AND NOT COALESCE(t.{flag}, FALSE))))"
+            f"COUNTIF(COALESCE(s.{flag}, FALSE) AND ({inserting} OR "
+            f"({replaces} AND NOT COALESCE(t.{flag}, FALSE))))"
         )
     else:
         deleted = "0"
+    source = spec.dedup_into and check_name(spec.dedup_into, "table")
+    source_sql = source or f"(\n  {newest_per_key_sql(spec, columns)}\n)"
     return (
         f"SELECT\n"
-        f"  COUNTIF(t.{_q(spec.key)} IS NULL) AS inserted,\n"
-        f"  COUNTIF(t.{_q(spec.key)} IS NOT NULL AND {newer}) AS updated,\n"
+        f"  COUNTIF({inserting}) AS inserted,\n"
+        f"  COUNTIF(t.{key} IS NOT NULL AND {replaces}) AS updated,\n"
         f"  {deleted} AS deleted\n"
-        f"FROM (\n  {newest_per_key_sql(spec, columns)}\n) AS s\n"
-        f"LEFT JOIN {spec.target.sql} AS t ON t.{_q(spec.key)} = s.{_q(spec.key)}"
+        f"FROM {source_sql} AS s\n"
+        f"LEFT JOIN {spec.target.sql} AS t ON t.{key} = s.{key}"
     )

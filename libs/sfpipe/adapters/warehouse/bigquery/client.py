@@ -7,7 +7,9 @@ run it locally and assert here the exact statements and job configurations sent.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -16,9 +18,10 @@ from google.cloud import bigquery
 
 from sfpipe.adapters.warehouse import schema as wschema
 from sfpipe.adapters.warehouse import sql as wsql
-from sfpipe.adapters.warehouse.base import MergeResult, MergeSpec, TableRef, Warehouse
+from sfpipe.adapters.warehouse.base import MergeResult, MergeSpec, TableRef, Warehouse, check_name
 from sfpipe.errors import BadInputError, TransientError
 
+_CONCURRENT = re.compile(r"concurrent update|aborted due to concurrent|could not serialize", re.IGNORECASE)
 _TRANSIENT = (gexc.ServiceUnavailable, gexc.InternalServerError, gexc.TooManyRequests, gexc.BadGateway)
 
 
@@ -52,6 +55,9 @@ class BigQueryWarehouse(Warehouse):
             msg = f"BigQuery is unavailable: {exc}"
             raise TransientError(msg) from exc
         except gexc.BadRequest as exc:
+            if _CONCURRENT.search(exc.message or ""):
+                msg = f"BigQuery aborted the transaction on a concurrent update, retry: {exc.message}"
+                raise TransientError(msg) from exc
             msg = f"BigQuery rejected the SQL: {exc.message}"
             raise BadInputError(msg, field="sql") from exc
 
@@ -131,9 +137,58 @@ class BigQueryWarehouse(Warehouse):
         if bad:
             msg = f"BigQuery loads only gs:// URIs; got {bad[:3]}"
             raise BadInputError(msg, field="uris")
-        job = self.client.load_table_from_uri(
-            list(uris), self._table_id(ref), job_config=self.load_job_config(replace=replace), location=self.location
+        return self._finish(self._load_job(uris, self._table_id(ref), replace=replace))
+
+    def merge_script(
+        self, spec: MergeSpec, columns: Sequence[str], extra_statements: Sequence[str] = ()
+    ) -> str:
+        """The transaction that counts the effect, merges, runs the extras, then reports."""
+        dedup = [wsql.dedup_sql(spec, columns)] if spec.dedup_into else []
+        return (
+            script(
+                [
+                    *dedup,
+                    f"CREATE TEMP TABLE _sfpipe_effect AS {wsql.merge_effect_sql(spec, columns)}",
+                    wsql.merge_sql(spec, columns),
+                    *extra_statements,
+                ]
+            )
+            + "\nSELECT * FROM _sfpipe_effect;"
         )
+
+    def merge(
+        self, spec: MergeSpec, *, extra_statements: Sequence[str] = (), before: Sequence[str] = ()
+    ) -> MergeResult:
+        """One multi-statement transaction per object; schema changes just before it.
+
+        BigQuery allows DDL in a transaction only on temp tables, so ``before`` runs as its
+        own script first: a failed merge then leaves at most new, empty nullable columns.
+        """
+        if spec.columns:
+            columns = list(spec.columns)
+        else:
+            if spec.source_query:
+                msg = "a merge from a source query must name its columns"
+                raise BadInputError(msg, field="columns")
+            schema = self.table_schema(spec.source)
+            if schema is None:
+                msg = f"merge source {spec.source} does not exist"
+                raise BadInputError(msg, field="source")
+            columns = list(schema.names)
+        if before:
+            self._run(";\n".join(s.rstrip().rstrip(";") for s in before))
+        rows = list(self._run(self.merge_script(spec, columns, extra_statements)))
+        if not rows:
+            return MergeResult()
+        row = rows[0]
+        return MergeResult(inserted=int(row["inserted"]), updated=int(row["updated"]), deleted=int(row["deleted"]))
+
+    def _load_job(self, uris: Sequence[str], table_id: str, *, replace: bool) -> bigquery.LoadJob:
+        return self.client.load_table_from_uri(
+            list(uris), table_id, job_config=self.load_job_config(replace=replace), location=self.location
+        )
+
+    def _finish(self, job: bigquery.LoadJob) -> int:
         try:
             job.result()
         except _TRANSIENT as exc:
@@ -144,31 +199,78 @@ class BigQueryWarehouse(Warehouse):
             raise BadInputError(msg, field="uris") from exc
         return int(job.output_rows or 0)
 
-    def merge_script(self, spec: MergeSpec, columns: Sequence[str], extra_statements: Sequence[str] = ()) -> str:
-        """The transaction that counts the effect, merges, runs the extras, then reports."""
-        return (
-            script(
-                [
-                    f"CREATE TEMP TABLE _sfpipe_effect AS {wsql.merge_effect_sql(spec, columns)}",
-                    wsql.merge_sql(spec, columns),
-                    *extra_statements,
-                ]
-            )
-            + "\nSELECT * FROM _sfpipe_effect;"
-        )
+    @contextmanager
+    def staged_parquet(
+        self,
+        ref: TableRef,
+        uris: Sequence[str],
+        *,
+        source_file_column: str | None = None,
+        generations: Sequence[int | None] | None = None,
+    ) -> Iterator[pa.Schema]:
+        """Load jobs into a staging table, dropped afterwards.
 
-    def merge(self, spec: MergeSpec, *, extra_statements: Sequence[str] = ()) -> MergeResult:
-        """One multi-statement transaction per object."""
-        schema = self.table_schema(spec.source)
-        if schema is None:
-            msg = f"merge source {spec.source} does not exist"
-            raise BadInputError(msg, field="source")
-        columns = list(spec.columns or schema.names)
-        rows = list(self._run(self.merge_script(spec, columns, extra_statements)))
-        if not rows:
-            return MergeResult()
-        row = rows[0]
-        return MergeResult(inserted=int(row["inserted"]), updated=int(row["updated"]), deleted=int(row["deleted"]))
+        A load job cannot say which file a row came from, so with ``source_file_column``
+        each file is loaded by its own job (all running at once) into a part table, and
+        one query unions the parts with each file's URI. Generations are checked by the
+        caller: a load job always reads the live object.
+        """
+        if not uris:
+            msg = "no Parquet files to stage"
+            raise BadInputError(msg, field="uris")
+        bad = [u for u in uris if not u.startswith("gs://")]
+        if bad:
+            msg = f"BigQuery loads only gs:// URIs; got {bad[:3]}"
+            raise BadInputError(msg, field="uris")
+        parts = [TableRef(ref.dataset, f"{ref.table}__{i}") for i in range(len(uris))] if source_file_column else []
+        try:
+            if not source_file_column:
+                self._finish(self._load_job(uris, self._table_id(ref), replace=True))
+            else:
+                check_name(source_file_column, "column")
+                jobs = [
+                    self._load_job([uri], self._table_id(part), replace=True)
+                    for uri, part in zip(uris, parts, strict=True)
+                ]
+                for job in jobs:
+                    self._finish(job)
+                self._run(self.union_sql(ref, parts, uris, source_file_column))
+            schema = self.table_schema(ref)
+            if schema is None:
+                msg = f"staging table {ref} was not created"
+                raise TransientError(msg)
+            yield schema
+        finally:
+            for table in (*parts, ref):
+                self.drop_table(table)
+
+    def union_sql(
+        self, ref: TableRef, parts: Sequence[TableRef], uris: Sequence[str], source_file_column: str
+    ) -> str:
+        """One table from the per-file part tables, each row with its file's URI (columns unioned by name)."""
+        schemas = []
+        for part in parts:
+            schema = self.table_schema(part)
+            if schema is None:
+                msg = f"staging part {part} was not created"
+                raise TransientError(msg)
+            schemas.append(schema)
+        names: list[str] = []
+        types: dict[str, pa.DataType] = {}
+        for schema in schemas:
+            for f in schema:
+                if f.name not in types:
+                    names.append(f.name)
+                    types[f.name] = f.type
+        selects = []
+        for part, uri, schema in zip(parts, uris, schemas, strict=True):
+            cols = [
+                f"`{n}`" if n in schema.names else f"CAST(NULL AS {wschema.bigquery_type(types[n])}) AS `{n}`"
+                for n in names
+            ]
+            literal = "'" + uri.replace("\\", "\\\\").replace("'", "\\'") + "'"
+            selects.append(f"SELECT {', '.join(cols)}, {literal} AS `{source_file_column}` FROM {part.sql}")
+        return f"CREATE OR REPLACE TABLE {ref.sql} AS\n" + "\nUNION ALL\n".join(selects)
 
     def query(self, sql: str) -> pa.Table:
         """Run a query; results come through the Storage Read API when large."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from sfpipe.adapters.storage import ObjectStore
 from sfpipe.adapters.warehouse import schema as wschema
@@ -20,6 +22,15 @@ from sfpipe.errors import BadInputError
 
 def _quote_path(path: str) -> str:
     return "'" + path.replace("'", "''") + "'"
+
+
+def _check_parquet(path: str, uri: str) -> None:
+    """Fail on a file that is not readable Parquet before any statement reads it."""
+    try:
+        pq.read_metadata(path)
+    except (pa.ArrowException, OSError) as exc:
+        msg = f"{uri} is not a readable Parquet file: {exc}"
+        raise BadInputError(msg, field="uris") from None
 
 
 class DuckDBWarehouse(Warehouse):
@@ -78,7 +89,9 @@ class DuckDBWarehouse(Warehouse):
         reader = data.to_reader() if isinstance(data, pa.Table) else data
         return self.session.put(ref.dataset, ref.table, reader, replace=replace)
 
-    def _local_paths(self, uris: Sequence[str], workdir: Path) -> list[str]:
+    def _local_paths(
+        self, uris: Sequence[str], workdir: Path, generations: Sequence[int | None] | None = None
+    ) -> list[str]:
         paths = []
         for i, uri in enumerate(uris):
             if uri.startswith("gs://"):
@@ -86,7 +99,8 @@ class DuckDBWarehouse(Warehouse):
                     msg = f"cannot read {uri}: this warehouse has no object store"
                     raise BadInputError(msg, field="uris")
                 local = workdir / f"part-{i:05d}.parquet"
-                self.store.download_file(uri, str(local))
+                generation = generations[i] if generations else None
+                self.store.download_file(uri, str(local), generation=generation or None)
                 paths.append(str(local))
             else:
                 if not Path(uri).exists():
@@ -119,15 +133,29 @@ class DuckDBWarehouse(Warehouse):
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def merge(self, spec: MergeSpec, *, extra_statements: Sequence[str] = ()) -> MergeResult:
-        """Count the effect, MERGE, then the extra statements, in one transaction."""
-        source_schema = self.table_schema(spec.source)
-        if source_schema is None:
-            msg = f"merge source {spec.source} does not exist"
-            raise BadInputError(msg, field="source")
-        columns = list(spec.columns or source_schema.names)
+    def merge(
+        self, spec: MergeSpec, *, extra_statements: Sequence[str] = (), before: Sequence[str] = ()
+    ) -> MergeResult:
+        """Schema changes, the count, the MERGE, then the extra statements, in one transaction."""
+        if spec.columns:
+            columns = list(spec.columns)
+        else:
+            if spec.source_query:
+                msg = "a merge from a source query must name its columns"
+                raise BadInputError(msg, field="columns")
+            source_schema = self.table_schema(spec.source)
+            if source_schema is None:
+                msg = f"merge source {spec.source} does not exist"
+                raise BadInputError(msg, field="source")
+            columns = list(source_schema.names)
+        dedup = []
+        if spec.dedup_into:
+            created = self._duck(wsql.dedup_sql(spec, columns))
+            dedup = [f"CREATE OR REPLACE {s.removeprefix('CREATE ')}" for s in created]
         statements = [
-            f"CREATE TEMP TABLE _sfpipe_effect AS {self._duck(wsql.merge_effect_sql(spec, columns))[0]}",
+            *[s for item in before for s in self._duck(item)],
+            *dedup,
+            f"CREATE OR REPLACE TEMP TABLE _sfpipe_effect AS {self._duck(wsql.merge_effect_sql(spec, columns))[0]}",
             *self._duck(wsql.merge_sql(spec, columns)),
             *[s for extra in extra_statements for s in self._duck(extra)],
             "SELECT * FROM _sfpipe_effect",
@@ -137,6 +165,52 @@ class DuckDBWarehouse(Warehouse):
             return MergeResult()
         row = result.to_pylist()[0]
         return MergeResult(inserted=int(row["inserted"]), updated=int(row["updated"]), deleted=int(row["deleted"]))
+
+    @contextmanager
+    def staged_parquet(
+        self,
+        ref: TableRef,
+        uris: Sequence[str],
+        *,
+        source_file_column: str | None = None,
+        generations: Sequence[int | None] | None = None,
+    ) -> Iterator[pa.Schema]:
+        """A view over the files (``gs://`` objects fetched to the scratch folder), dropped afterwards.
+
+        DuckDB reads the Parquet itself when the view is used, so the files are read once,
+        by the statement that consumes them, and never copied into a table first.
+        """
+        if not uris:
+            msg = "no Parquet files to stage"
+            raise BadInputError(msg, field="uris")
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix="stage-", dir=self.scratch))
+        view = f'"{ref.dataset}"."{ref.table}"'
+        try:
+            paths = self._local_paths(uris, workdir, generations)
+            for path, uri in zip(paths, uris, strict=True):
+                _check_parquet(path, uri)
+            files = "[" + ", ".join(_quote_path(p) for p in paths) + "]"
+            if source_file_column:
+                check_name(source_file_column, "column")
+                mapping = ", ".join(f"({_quote_path(p)}, {_quote_path(u)})" for p, u in zip(paths, uris, strict=True))
+                body = (
+                    f'SELECT r.* EXCLUDE ("_sfpipe_file"), m.uri AS "{source_file_column}" '
+                    f"FROM read_parquet({files}, union_by_name = true, filename = '_sfpipe_file') AS r "
+                    f"JOIN (VALUES {mapping}) AS m(path, uri) ON r._sfpipe_file = m.path"
+                )
+            else:
+                body = f"SELECT * FROM read_parquet({files}, union_by_name = true)"
+            self.session.run(
+                [f'CREATE SCHEMA IF NOT EXISTS "{ref.dataset}"', f"CREATE OR REPLACE VIEW {view} AS {body}"]
+            )
+            schema = self.session.fetch(f"SELECT * FROM {view} LIMIT 0").schema
+            yield schema
+        finally:
+            try:
+                self.session.run([f"DROP VIEW IF EXISTS {view}"])
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
 
     def query(self, sql: str) -> pa.Table:
         """Transpile and run a read query."""

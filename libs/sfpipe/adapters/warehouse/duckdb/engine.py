@@ -53,6 +53,9 @@ def _translate(exc: duckdb.Error, sql: str) -> Exception:
         return TransientError(f"warehouse conflict, retry: {text}")
     if isinstance(exc, duckdb.ParserException | duckdb.BinderException | duckdb.CatalogException):
         return BadInputError(f"{text}\n  in SQL: {sql[:2000]}", field="sql")
+    if isinstance(exc, duckdb.InvalidInputException | duckdb.ConversionException):
+        # a corrupt Parquet page or a value that does not fit its column: retrying cannot help
+        return BadInputError(f"{text}\n  in SQL: {sql[:500]}", field="data")
     return exc
 
 
