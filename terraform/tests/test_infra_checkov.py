@@ -31,9 +31,7 @@ def _skips_without_reason(root: Path) -> list[str]:
 def test_checkov_finds_no_failed_check() -> None:
     report = run_checkov(TERRAFORM)
 
-    failed = [
-        f"{c['check_id']} {c['resource']} {c['file_path']}" for c in report["results"]["failed_checks"]
-    ]
+    failed = [f"{c['check_id']} {c['resource']} {c['file_path']}" for c in report["results"]["failed_checks"]]
     assert failed == []
     assert report["summary"]["passed"] > 30
     assert report["summary"]["parsing_errors"] == 0
@@ -47,9 +45,7 @@ def test_a_bucket_without_uniform_access_is_caught(terraform_copy: Path) -> None
     storage = terraform_copy / "modules" / "storage"
     main = storage / "main.tf"
     main.write_text(
-        main.read_text().replace(
-            "uniform_bucket_level_access = true", "uniform_bucket_level_access = false"
-        )
+        main.read_text().replace("uniform_bucket_level_access = true", "uniform_bucket_level_access = false")
     )
 
     report = run_checkov(storage)

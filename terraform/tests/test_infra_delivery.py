@@ -139,8 +139,10 @@ def test_cloudbuild_matches_its_schema_and_step_graph() -> None:
 
 def test_cloudbuild_substitutions_cover_the_triggers() -> None:
     trigger = next(
-        body for block in load_dir(TERRAFORM / "modules" / "delivery")["resource"]
-        for kind, named in block.items() if kind == "google_cloudbuild_trigger"
+        body
+        for block in load_dir(TERRAFORM / "modules" / "delivery")["resource"]
+        for kind, named in block.items()
+        if kind == "google_cloudbuild_trigger"
         for body in named.values()
     )
     assert set(trigger["substitutions"]) <= set(cloudbuild()["substitutions"])

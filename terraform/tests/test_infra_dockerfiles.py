@@ -58,9 +58,7 @@ def test_service_dockerfile_follows_the_conventions(service: str) -> None:
 
 def test_a_bad_dockerfile_is_caught_by_hadolint(tmp_path: Path) -> None:
     bad = tmp_path / "Dockerfile"
-    bad.write_text(
-        "FROM python:latest\nRUN apt-get update && apt-get install -y curl\nCMD python app.py\n"
-    )
+    bad.write_text("FROM python:latest\nRUN apt-get update && apt-get install -y curl\nCMD python app.py\n")
 
     codes = {f["code"] for f in run_hadolint(bad)}
 
@@ -73,7 +71,11 @@ def test_a_bad_dockerfile_is_caught_by_hadolint(tmp_path: Path) -> None:
         ("USER 10001:10001\n", "", "non-root"),
         ("uv sync --frozen --no-dev", "uv sync", "uv.lock"),
         ("python:3.11-slim-bookworm", "python:3.11-bookworm", "slim Python 3.11"),
-        ("COPY libs/sfpipe /app/sfpipe\n", "COPY libs/sfpipe /app/sfpipe\nCOPY services /app/services\n", "copies more"),
+        (
+            "COPY libs/sfpipe /app/sfpipe\n",
+            "COPY libs/sfpipe /app/sfpipe\nCOPY services /app/services\n",
+            "copies more",
+        ),
     ],
 )
 def test_a_convention_violation_is_caught(tmp_path: Path, old: str, new: str, error: str) -> None:
