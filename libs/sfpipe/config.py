@@ -151,6 +151,52 @@ class Settings(BaseSettings):
     sf_backoff_seconds: float = Field(0.5, ge=0, le=60)
     """First retry backoff for Salesforce calls; it doubles per attempt (full jitter, capped at 30 s)."""
 
+    # the Salesforce org simulator
+    simulator_seed: int = Field(42, ge=0)
+    """Random seed of the simulated org (the same seed and scale give the same org)."""
+
+    simulator_scale: int = Field(10_000, ge=1_000, le=10_000_000)
+    """Total number of records of the simulated org, split across its 17 objects."""
+
+    simulator_as_of: str | None = None
+    """Date (YYYY-MM-DD) the simulated org's generated history ends; default today."""
+
+    simulator_data_dir: Path | None = None
+    """Folder of the simulator's generated orgs, store, cursors and certificate (default `<home>/simulator`)."""
+
+    simulator_tls: bool = True
+    """Serve the simulator over HTTPS with a generated certificate (`<data dir>/tls/ca.pem` verifies it)."""
+
+    simulator_public_url: str | None = None
+    """Base URL clients reach the simulator at (returned as `instance_url`); default from the request."""
+
+    simulator_admin_token: SecretStr = SecretStr("sfpipe-admin")
+    """Bearer token of the simulator's admin and truth-export endpoints (`/admin/...`)."""
+
+    simulator_username: str = "admin@sfpipe.example.com"
+    """Username of the simulated org's integration user (password, SOAP and JWT logins)."""
+
+    simulator_password: SecretStr = SecretStr("sfpipe-local")
+    """Password of the integration user."""
+
+    simulator_security_token: SecretStr = SecretStr("")
+    """Security token appended to the password in password and SOAP logins (empty = none)."""
+
+    simulator_jwt_public_key: str | None = None
+    """PEM certificate or public key (text or file path) that JWT bearer assertions must be signed with."""
+
+    simulator_session_seconds: int = Field(7_200, ge=1)
+    """Idle seconds after which a simulator session expires (401 INVALID_SESSION_ID)."""
+
+    simulator_api_daily_limit: int = Field(1_000_000, ge=1)
+    """Simulated DailyApiRequests limit over a rolling 24 hours (403 REQUEST_LIMIT_EXCEEDED beyond it)."""
+
+    simulator_activity_rate: float = Field(0.0, ge=0)
+    """Changes per second the simulator's live activity applies from start (0 = none until started)."""
+
+    simulator_faults: str = ""
+    """Fault injection as JSON, e.g. `{"error_rate_503": 0.05, "latency_ms": 50, "query_timeout_rows": 100000}`."""
+
     # extraction and loading
     lookback_seconds: int = Field(600, ge=0)
     """Overlap of each incremental window with the previous one (late-committing transactions)."""
