@@ -146,6 +146,7 @@ class FailingExpectation(_Data):
     column: str | None = None
     observed: Any = None
     unexpected_count: int | None = None
+    table: str | None = None
 
 
 class QualityCompleted(RunData):

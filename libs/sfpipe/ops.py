@@ -74,6 +74,9 @@ SCHEMAS: dict[TableRef, pa.Schema] = {
             ("observed_value", pa.string()),
             ("unexpected_count", pa.int64()),
             ("checked_at", TS),
+            ("table_name", pa.string()),
+            ("check_name", pa.string()),
+            ("details", pa.string()),
         ]
     ),
     CDC_LAG: pa.schema(
