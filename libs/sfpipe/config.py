@@ -231,6 +231,18 @@ class Settings(BaseSettings):
     beam_threshold_rows: int = Field(5_000_000, ge=0)
     """With `load_path=auto`, runs with more rows than this load through Beam / Dataflow."""
 
+    beam_threshold_bytes: int = Field(4 * 1024**3, ge=0)
+    """With `load_path=auto`, runs with more Parquet bytes than this also load through Beam / Dataflow."""
+
+    load_timeout_seconds: int = Field(540, ge=10)
+    """How long the loader waits for a Beam load (local subprocess or Dataflow job) before asking for a retry."""
+
+    dataflow_service_account: str = ""
+    """Service account email the Dataflow workers run as (gcp mode); empty = the project's default."""
+
+    dataflow_max_workers: int = Field(10, ge=1, le=1000)
+    """Upper bound on Dataflow workers for one load job."""
+
     dataflow_template: str = ""
     """GCS path of the Flex Template spec (`gs://…/sfpipe-load.json`) in gcp mode."""
 

@@ -132,3 +132,57 @@ def parse_manifest(raw: bytes | str, uri: str = "manifest") -> Manifest:
         return Manifest.model_validate_json(raw)
     except ValidationError as exc:
         raise BadInputError(describe_validation(exc, f"manifest {uri}"), field="manifest") from None
+
+
+class StagedFile(BaseModel):
+    """One Parquet file the Beam load pipeline wrote: the newest version per Id of some Ids."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uri: str = Field(min_length=1)
+    """`gs://…` on Dataflow; a local path when the pipeline runs on this machine."""
+    rows: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+
+
+class StagedObject(BaseModel):
+    """What the pipeline made of one object of a run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    files: list[StagedFile] = Field(default_factory=list)
+    input_rows: int = Field(0, ge=0)
+    """Rows read from the lake (every copy of every version)."""
+    rows: int = Field(0, ge=0)
+    """Rows staged: one per Id, its newest version in this run."""
+
+
+class StagedRun(BaseModel):
+    """The Beam load pipeline's result (`_staged.json`), written last: what the loader merges.
+
+    Salesforce columns keep their API names, normalised to the types describe declared;
+    each row also carries ``_source_file``, the lake file it came from.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    run_id: str
+    manifest_uri: str
+    manifest_generation: int = Field(0, ge=0)
+    created_at: datetime
+    objects: dict[str, StagedObject] = Field(default_factory=dict)
+    error: str | None = None
+    """Why the pipeline failed, when it did (then ``objects`` is empty)."""
+    terminal: bool = False
+    """Whether the failure would recur on a retry (bad input) rather than pass (a crash)."""
+    timings: dict[str, float] = Field(default_factory=dict)
+    """Seconds per phase, as the pipeline measured them (start-up, run)."""
+
+
+def parse_staged(raw: bytes | str, uri: str = "staged run") -> StagedRun:
+    """Validate a pipeline result; the error names the field that is wrong."""
+    try:
+        return StagedRun.model_validate_json(raw)
+    except ValidationError as exc:
+        raise BadInputError(describe_validation(exc, f"staged run {uri}"), field="staged") from None

@@ -136,3 +136,22 @@ def widening(old: pa.DataType, new: pa.DataType) -> str | None:
     if pa.types.is_null(new):
         return "cast"
     return None
+
+
+# What an existing column may be altered to in place: BigQuery's `ALTER COLUMN SET DATA
+# TYPE` allows exactly these coercions (DuckDB allows them too).
+_COLUMN_WIDENINGS: dict[str, set[str]] = {
+    "INT64": {"NUMERIC", "BIGNUMERIC", "FLOAT64"},
+    "NUMERIC": {"BIGNUMERIC", "FLOAT64"},
+}
+
+
+def column_widening(old: pa.DataType, new: pa.DataType) -> bool:
+    """Whether a column of type ``old`` may be widened in place to hold ``new`` values."""
+    return bigquery_type(new) in _COLUMN_WIDENINGS.get(bigquery_type(old), set())
+
+
+def alter_column_type_sql(ref: TableRef, field: pa.Field) -> str:
+    """`ALTER TABLE … ALTER COLUMN … SET DATA TYPE` for a widening :func:`column_widening` allows."""
+    check_name(field.name, "column")
+    return f"ALTER TABLE {ref.sql} ALTER COLUMN `{field.name}` SET DATA TYPE {bigquery_type(field.type)}"
