@@ -259,6 +259,7 @@ module "dataform" {
   bigquery_location = var.region
   environment       = var.environment
   git_url           = var.dataform_git_url
+  git_branch        = var.dataform_git_commitish
   git_commitish     = var.dataform_git_commitish
   git_token_secret  = module.secrets.secret_ids["sfpipe-dataform-git-token"]
   invokers          = [local.sa["transform"]]

@@ -53,7 +53,6 @@ cdc_lag_threshold_seconds = 120
 billing_account           = "000000-000000-000000"
 monthly_budget            = 900
 dataform_git_url          = "https://github.com/example/sfpipe.git"
-dataform_git_commitish    = "main"
 github_owner              = "example"
 github_repository         = "sfpipe"
 build_tag_pattern         = "^v[0-9]+\\.[0-9]+\\.[0-9]+$"

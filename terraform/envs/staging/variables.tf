@@ -106,9 +106,9 @@ variable "dataform_git_url" {
 }
 
 variable "dataform_git_commitish" {
-  description = "Branch or tag the Dataform release config compiles."
+  description = "Branch Dataform reads: dataform/ published at the root of its own branch (docs/deploy.md, step 7)."
   type        = string
-  default     = "main"
+  default     = "dataform"
 }
 
 variable "github_owner" {
