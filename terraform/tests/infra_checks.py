@@ -123,7 +123,8 @@ def uv_command() -> list[str]:
     path = shutil.which("uv")
     if path:
         return [path]
-    return [sys.executable, "-m", "uv"]
+    # The Makefile's fallback: uv installed with pip into the system Python.
+    return [shutil.which("python3") or sys.executable, "-m", "uv"]
 
 
 def run_checkov(directory: Path) -> dict[str, Any]:
