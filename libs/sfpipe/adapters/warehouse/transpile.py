@@ -3,7 +3,8 @@
 sqlglot does the syntax; this module fixes the semantics that differ (see FINDINGS):
 ``TIMESTAMP_DIFF`` counts whole units elapsed in BigQuery but unit boundaries in DuckDB's
 ``DATE_DIFF``; ``DATE_TRUNC`` / ``DATE_ADD`` on a DATE return a DATE in BigQuery but a
-TIMESTAMP in DuckDB; three-part names lose their project (DuckDB has one database).
+TIMESTAMP in DuckDB; three-part names lose their project (DuckDB has one database); a
+dataset's ``INFORMATION_SCHEMA`` views become DuckDB's global ones narrowed to that schema.
 """
 
 from __future__ import annotations
@@ -15,8 +16,22 @@ from sqlglot import exp
 
 from sfpipe.errors import BadInputError
 
+_INFORMATION_SCHEMA = "INFORMATION_SCHEMA."
+
+
+def _information_schema(node: exp.Table) -> exp.Expression:
+    """`dataset.INFORMATION_SCHEMA.X` lists one dataset in BigQuery; DuckDB's view spans every schema."""
+    view = node.name[len(_INFORMATION_SCHEMA) :].lower()
+    alias = node.alias if node.alias and "." not in node.alias else view
+    select = exp.select("*").from_(exp.table_(view, db="information_schema"))
+    if node.db:
+        select = select.where(exp.column("table_schema").eq(exp.Literal.string(node.db)))
+    return select.subquery(alias)
+
 
 def _fix(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Table) and node.name.upper().startswith(_INFORMATION_SCHEMA):
+        return _information_schema(node)
     if isinstance(node, exp.Table) and node.args.get("catalog") is not None:
         node = node.copy()
         node.set("catalog", None)
