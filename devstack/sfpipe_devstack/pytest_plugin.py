@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -134,3 +134,45 @@ def duckdb_warehouse(tmp_path: Path) -> Iterator[DuckDBWarehouse]:
     wh = DuckDBWarehouse(EmbeddedSession(tmp_path / "warehouse.duckdb"), scratch=tmp_path / "scratch")
     yield wh
     wh.close()
+
+
+@dataclass
+class PubSubClients:
+    """Real Pub/Sub clients on the session's emulator, in a project of the test's own."""
+
+    project: str
+    publisher: Any
+    subscriber: Any
+
+    def topic(self, name: str) -> str:
+        """`projects/<project>/topics/<name>`."""
+        return f"projects/{self.project}/topics/{name}"
+
+    def subscription(self, name: str) -> str:
+        """`projects/<project>/subscriptions/<name>`."""
+        return f"projects/{self.project}/subscriptions/{name}"
+
+    def create_topic(self, name: str) -> str:
+        """Create a topic; its path."""
+        path = self.topic(name)
+        self.publisher.create_topic(name=path)
+        return path
+
+
+@pytest.fixture
+def pubsub_project(emulators: Emulators) -> str:
+    """A Pub/Sub project id no other test uses: the emulator keeps projects apart."""
+    return f"sfpipe-t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def pubsub(emulators: Emulators, pubsub_project: str) -> Iterator[PubSubClients]:
+    """Publisher and subscriber clients on the emulator, in the test's own project."""
+    from google.cloud import pubsub_v1
+
+    publisher = pubsub_v1.PublisherClient(
+        publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True)
+    )
+    subscriber = pubsub_v1.SubscriberClient()
+    yield PubSubClients(pubsub_project, publisher, subscriber)
+    subscriber.close()

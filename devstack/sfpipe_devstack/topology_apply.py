@@ -3,7 +3,8 @@
 Convergence reads each live subscription back and compares every setting the server
 reports. Fields Pub/Sub cannot change in place (topic, message ordering) recreate the
 subscription; the rest (push endpoint, ack deadline, retry and dead-letter policies,
-retention) are changed with UpdateSubscription, which keeps the backlog.
+retention) are changed with UpdateSubscription, which keeps the backlog. Push
+subscriptions get no retry policy on the emulator (see :func:`subscription_request`).
 
 Emulator 0.8.20 reports push, retry and dead-letter settings back; earlier builds were
 seen returning them empty (docs/adr/0010-pubsub-emulator.md). So a fingerprint of each
@@ -79,20 +80,30 @@ def subscription_request(
     sub: Subscription,
     push_endpoint: Callable[[str], str],
     retry_scale: float = 1.0,
+    *,
+    push_retry_policy: bool = False,
 ) -> dict[str, object]:
-    """The CreateSubscription request for one declared subscription."""
+    """The CreateSubscription request for one declared subscription.
+
+    A push subscription gets no retry policy unless ``push_retry_policy`` is set: on the
+    emulator, several pushes failing together under a retry policy are never delivered
+    again (docs/adr/0010-pubsub-emulator.md); without one it redelivers every second and
+    dead-letters after ``max_delivery_attempts``. Pull subscriptions keep the declared
+    backoff, scaled by ``retry_scale``.
+    """
     d = topology.defaults
     request: dict[str, object] = {
         "name": f"projects/{project}/subscriptions/{sub.name}",
         "topic": f"projects/{project}/topics/{topic.name}",
         "ack_deadline_seconds": topology.ack_deadline(sub),
         "enable_message_ordering": sub.ordering,
-        "retry_policy": {
-            "minimum_backoff": _duration(max(0.0, d.retry_min_seconds * retry_scale)),
-            "maximum_backoff": _duration(max(0.1, d.retry_max_seconds * retry_scale)),
-        },
         "message_retention_duration": _duration(_retention_seconds(sub.retention or d.message_retention)),
     }
+    if push_retry_policy or not sub.push:
+        request["retry_policy"] = {
+            "minimum_backoff": _duration(max(0.0, d.retry_min_seconds * retry_scale)),
+            "maximum_backoff": _duration(max(0.1, d.retry_max_seconds * retry_scale)),
+        }
     if sub.push:
         request["push_config"] = {"push_endpoint": push_endpoint(sub.push)}
     if sub.dead_letter:
@@ -167,6 +178,7 @@ def apply_topology(
     subscriber: pubsub_v1.SubscriberClient,
     state_file: Path | None = None,
     retry_scale: float = 1.0,
+    push_retry_policy: bool = False,
 ) -> ApplyReport:
     """Create what is missing and converge what changed; harmless to run twice."""
     report = ApplyReport()
@@ -184,7 +196,9 @@ def apply_topology(
             pass
     for topic in topology.topics:
         for sub in topic.subscriptions:
-            request = subscription_request(project, topology, topic, sub, push_endpoint, retry_scale)
+            request = subscription_request(
+                project, topology, topic, sub, push_endpoint, retry_scale, push_retry_policy=push_retry_policy
+            )
             digest = fingerprint(request)
             name = str(request["name"])
             try:
@@ -225,6 +239,7 @@ def live_differences(
     subscriber: pubsub_v1.SubscriberClient,
     push_endpoint: Callable[[str], str] | None = None,
     retry_scale: float | None = None,
+    push_retry_policy: bool = False,
 ) -> list[str]:
     """Where the live Pub/Sub disagrees with the file (empty when they agree).
 
@@ -261,7 +276,9 @@ def live_differences(
         if live is None:
             problems.append(f"subscription {name} is declared but not live")
             continue
-        request = subscription_request(project, topology, topic, sub, endpoint, retry_scale or 1.0)
+        request = subscription_request(
+            project, topology, topic, sub, endpoint, retry_scale or 1.0, push_retry_policy=push_retry_policy
+        )
         differences = compare(live, request, fields=tuple(fields))
         if push_endpoint is None and "push_config" in differences:
             live_push, declared_push = differences["push_config"]
