@@ -116,3 +116,50 @@ def append_csv(warehouse: Warehouse, contract: RawContract, table: str, path: Pa
     """Append the rows of a CSV to a raw table (a later load)."""
     data = table_from_csv(contract, table, path, ingested_at=ingested_at)
     return warehouse.load_arrow(TableRef(RAW_DATASET, table), data)
+
+
+def load_parquet_org(
+    warehouse: Warehouse,
+    contract: RawContract,
+    folder: Path,
+    *,
+    run_id: str,
+    ingested_at: dt.datetime,
+) -> dict[str, int]:
+    """Raw tables from an org written as ``<Object>/part-*.parquet`` (the simulator's export).
+
+    Each object becomes ``sfpipe_raw.<table>`` with every column of its files plus the
+    loader's metadata (batch source, ``_version`` = SystemModstamp); each change log gets
+    the object's rows as its first version. This is what a first full load produces.
+    """
+    warehouse.ensure_dataset(RAW_DATASET)
+    stamp = ingested_at.astimezone(dt.UTC).isoformat()
+    loaded = {}
+    for name, spec in contract.objects.items():
+        files = sorted(str(p) for p in (folder / name).glob("*.parquet"))
+        if not files:
+            msg = f"{folder / name} has no Parquet files"
+            raise BadInputError(msg, field="folder")
+        staging = TableRef(RAW_DATASET, f"_seed_{spec.table}")
+        warehouse.load_parquet(staging, files, replace=True)
+        version = (
+            "SystemModstamp" if "SystemModstamp" in (warehouse.table_schema(staging) or pa.schema([])).names else "NULL"
+        )
+        warehouse.execute(
+            [
+                f"CREATE OR REPLACE TABLE {TableRef(RAW_DATASET, spec.table).sql} AS SELECT *, "
+                f"'{run_id}' AS _run_id, TIMESTAMP '{stamp}' AS _ingested_at, 'batch' AS _source, "
+                f"CAST({version} AS TIMESTAMP) AS _version, CAST(0 AS INT64) AS _commit_number, "
+                f"FALSE AS _hard_deleted FROM {staging.sql}",
+                f"DROP TABLE {staging.sql}",
+            ]
+        )
+        loaded[spec.table] = int(str(warehouse.scalar(f"SELECT COUNT(*) FROM {TableRef(RAW_DATASET, spec.table).sql}")))
+    for table, (obj, _) in contract.change_logs.items():
+        source = TableRef(RAW_DATASET, contract.objects[obj].table)
+        target = TableRef(RAW_DATASET, table)
+        warehouse.execute(
+            [f"CREATE OR REPLACE TABLE {target.sql} AS SELECT *, 'seed' AS _source_file FROM {source.sql}"]
+        )
+        loaded[table] = loaded[source.table]
+    return loaded
