@@ -169,6 +169,22 @@ def compare(
     return {name: (current[name], declared[name]) for name in names if current[name] != declared[name]}
 
 
+def _update(subscriber: pubsub_v1.SubscriberClient, request: dict[str, object], differing: set[str]) -> None:
+    """Write the mutable fields in place: each declared one, and each live one to be cleared.
+
+    A field the declaration leaves out is cleared by naming it in the mask without a
+    value (the emulator rejects an empty dead-letter policy as a policy with no topic).
+    """
+    declared = {k: request[k] for k in MUTABLE_FIELDS if k in request}
+    cleared = [k for k in MUTABLE_FIELDS if k not in request and k in differing]
+    subscriber.update_subscription(
+        request={
+            "subscription": {"name": request["name"], **declared},
+            "update_mask": {"paths": [*declared, *cleared]},
+        }
+    )
+
+
 def apply_topology(
     topology: Topology,
     project: str,
@@ -214,13 +230,7 @@ def apply_topology(
                     report.recreated_subscriptions.append(sub.name)
                 elif differences or applied.get(sub.name) not in (None, digest):
                     log.info("updating %s: %s", sub.name, ", ".join(differences) or "declaration changed")
-                    fields = {k: request.get(k, {}) for k in MUTABLE_FIELDS}
-                    subscriber.update_subscription(
-                        request={
-                            "subscription": {"name": name, **fields},
-                            "update_mask": {"paths": list(MUTABLE_FIELDS)},
-                        }
-                    )
+                    _update(subscriber, request, set(differences))
                     report.updated_subscriptions.append(sub.name)
                 else:
                     report.unchanged += 1
