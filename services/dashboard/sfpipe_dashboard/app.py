@@ -209,7 +209,7 @@ def health(panels: dict[str, Panel]) -> dict[str, Any]:
     errors = [name for name, p in panels.items() if p.state == "error"]
     if (last_run and last_run["status_class"] == "failed") or failed_suites or failed_loads:
         overall = "failing"
-    elif last_run is None and not objects and quality.state != "ok":
+    elif last_run is None and not objects and quality.state != "ok" and not issues:
         overall = "no-data"
     elif issues or errors:
         overall = "attention"

@@ -172,3 +172,28 @@ def inspect_dom(dom: str, chart_ids: tuple[str, ...] = CHART_IDS) -> PageReport:
     walker.feed(dom)
     walker.close()
     return walker.report
+
+
+def require_chromium() -> str:
+    """For tests: the Chromium binary; a loud skip when it is missing here, a failure in CI."""
+    import pytest
+
+    binary = find_chromium()
+    if binary is not None:
+        return binary
+    reason = (
+        "CHROMIUM IS NOT INSTALLED: the dashboard's browser test did not run. "
+        "`make chromium` (apt-get install chromium) installs it; `make test` does so first."
+    )
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height of a PNG, from its header."""
+    head = path.read_bytes()[:24]
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        msg = f"{path} is not a PNG"
+        raise BrowserError(msg)
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")

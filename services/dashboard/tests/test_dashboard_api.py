@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -111,7 +111,13 @@ def test_freshness_flags_failed_and_stale_loads(duckdb_warehouse, make_app, now)
         {"run_id": "r1", "object": "Account", "status": "loaded", "loaded_at": now - timedelta(hours=1)},
         {"run_id": "r1", "object": "Contact", "status": "loaded", "loaded_at": now - timedelta(hours=30)},
         {"run_id": "r0", "object": "Account", "status": "failed", "loaded_at": now - timedelta(hours=2)},
-        {"run_id": "r1", "object": "Lead", "status": "failed", "error": "bad file", "loaded_at": now - timedelta(hours=1)},
+        {
+            "run_id": "r1",
+            "object": "Lead",
+            "status": "failed",
+            "error": "bad file",
+            "loaded_at": now - timedelta(hours=1),
+        },
         {"run_id": "r1", "object": "Case", "status": "failed", "error": "no table yet", "loaded_at": now},
     ]
     duckdb_warehouse.load_arrow(ops.LOADS, pa.Table.from_pylist(loads, schema=ops.SCHEMAS[ops.LOADS]))
@@ -148,12 +154,36 @@ def test_quality_reads_the_latest_run_of_each_suite(client, filled):
 def test_quality_error_severity_fails_the_suite_and_the_health(duckdb_warehouse, make_app, now):
     ops.ensure_ops_tables(duckdb_warehouse)
     rows = [
-        {"run_id": "r2", "suite": "raw", "expectation": "expect_column_values_to_be_unique", "column_name": "Id",
-         "success": False, "severity": "error", "unexpected_count": 2, "checked_at": now},
-        {"run_id": "r2", "suite": "raw", "expectation": "expect_column_values_to_not_be_null", "column_name": "Id",
-         "success": True, "severity": "error", "unexpected_count": 0, "checked_at": now},
-        {"run_id": "r1", "suite": "raw", "expectation": "expect_column_values_to_be_unique", "column_name": "Id",
-         "success": True, "severity": "error", "unexpected_count": 0, "checked_at": now - timedelta(hours=1)},
+        {
+            "run_id": "r2",
+            "suite": "raw",
+            "expectation": "expect_column_values_to_be_unique",
+            "column_name": "Id",
+            "success": False,
+            "severity": "error",
+            "unexpected_count": 2,
+            "checked_at": now,
+        },
+        {
+            "run_id": "r2",
+            "suite": "raw",
+            "expectation": "expect_column_values_to_not_be_null",
+            "column_name": "Id",
+            "success": True,
+            "severity": "error",
+            "unexpected_count": 0,
+            "checked_at": now,
+        },
+        {
+            "run_id": "r1",
+            "suite": "raw",
+            "expectation": "expect_column_values_to_be_unique",
+            "column_name": "Id",
+            "success": True,
+            "severity": "error",
+            "unexpected_count": 0,
+            "checked_at": now - timedelta(hours=1),
+        },
     ]
     duckdb_warehouse.load_arrow(
         ops.QUALITY_RESULTS, pa.Table.from_pylist(rows, schema=ops.SCHEMAS[ops.QUALITY_RESULTS])
@@ -229,8 +259,16 @@ def test_answers_are_cached_for_the_cache_interval(filled, make_app, now):
 
 @pytest.mark.parametrize(
     ("word", "klass"),
-    [("succeeded", "ok"), ("Completed", "ok"), ("FAILED", "failed"), ("error", "failed"), ("running", "running"),
-     ("in-progress", "running"), ("skipped", "skipped"), (None, "skipped")],
+    [
+        ("succeeded", "ok"),
+        ("Completed", "ok"),
+        ("FAILED", "failed"),
+        ("error", "failed"),
+        ("running", "running"),
+        ("in-progress", "running"),
+        ("skipped", "skipped"),
+        (None, "skipped"),
+    ],
 )
 def test_status_words(word, klass):
     assert status_class(word) == klass
@@ -238,8 +276,16 @@ def test_status_words(word, klass):
 
 def test_page_links_its_assets_and_charts(client):
     html = client.get("/").get_data(as_text=True)
-    for needle in ('id="chart-runs"', 'id="chart-stages"', 'id="chart-bookings"', 'id="chart-owners"',
-                   'id="chart-cdc"', "/vendor/plotly.min.js", "/static/dashboard.js", 'data-api="/api/dashboard"'):
+    for needle in (
+        'id="chart-runs"',
+        'id="chart-stages"',
+        'id="chart-bookings"',
+        'id="chart-owners"',
+        'id="chart-cdc"',
+        "/vendor/plotly.min.js",
+        "/static/dashboard.js",
+        'data-api="/api/dashboard"',
+    ):
         assert needle in html
     assert "cdn" not in html.lower() and "https://" not in html
     js = client.get("/vendor/plotly.min.js")
