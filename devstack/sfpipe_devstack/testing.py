@@ -145,3 +145,18 @@ def pull_all(
         if not batch:
             time.sleep(0.1)
     return received
+
+
+@contextmanager
+def serve_wsgi(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve a WSGI app (a service's Flask app) on a free port in a thread; yields its base URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server(host, 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="wsgi", daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
