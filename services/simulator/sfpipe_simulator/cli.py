@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
 
-from sfpipe_simulator.generator import MAX_SCALE, MIN_SCALE, OrgPlan, parse_as_of, write_parquet
+from sfpipe_simulator.generator import (
+    MAX_SCALE,
+    MIN_SCALE,
+    OrgPlan,
+    Progress,
+    parse_as_of,
+    write_parquet,
+)
 
 
 class _AsOf(click.ParamType):
@@ -27,18 +37,24 @@ AS_OF = _AsOf()
 SCALE = click.IntRange(MIN_SCALE, MAX_SCALE)
 
 
-def generate_with_progress(plan: OrgPlan, out: Path) -> dict[str, object]:
-    """Write the org's Parquet files with a progress bar on the terminal."""
+@contextlib.contextmanager
+def progress_bar(plan: OrgPlan) -> Iterator[Progress]:
+    """A terminal progress bar over the plan's records; yields the generator's progress callback."""
     columns = (TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, transient=False) as progress:
-        task = progress.add_task("generating", total=plan.scale)
+    with RichProgress(*columns, transient=False) as bar:
+        task = bar.add_task("generating", total=plan.scale)
 
         def advance(name: str, rows: int) -> None:
-            progress.update(task, advance=rows, description=name)
+            bar.update(task, advance=rows, description=name)
 
-        manifest = write_parquet(plan, out, advance)
-        progress.update(task, description="done")
-    return manifest
+        yield advance
+        bar.update(task, description="done")
+
+
+def generate_with_progress(plan: OrgPlan, out: Path) -> dict[str, object]:
+    """Write the org's Parquet files with a progress bar on the terminal."""
+    with progress_bar(plan) as advance:
+        return write_parquet(plan, out, advance)
 
 
 @click.group("simulator")
@@ -61,3 +77,27 @@ def generate_command(seed: int, scale: int, out: Path, as_of: datetime | None) -
     counts = manifest["counts"]
     assert isinstance(counts, dict)
     click.echo(f"wrote {sum(counts.values()):,} records of {len(counts)} objects to {out} (org {plan.org_id})")
+
+
+@simulator.command("serve")
+@click.option("--seed", type=click.IntRange(0), default=None, help="Random seed (default SFPIPE_SIMULATOR_SEED).")
+@click.option("--scale", type=SCALE, default=None, help="Total records (default SFPIPE_SIMULATOR_SCALE).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port (default SFPIPE_SIMULATOR_PORT; 0 picks a free one).")  # fmt: skip
+@click.option("--host", default=None, help="Interface to listen on (default SFPIPE_HOST).")
+@click.option("--tls/--no-tls", default=None, help="Serve HTTPS with a generated certificate (default on).")
+@click.option("--as-of", "as_of", type=AS_OF, default=None, help="Date the org's history ends (default today).")
+@click.option("--activity-rate", type=click.FloatRange(0), default=None,
+              help="Live changes per second (default SFPIPE_SIMULATOR_ACTIVITY_RATE; 0 = off).")  # fmt: skip
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for generated orgs, the store and the certificate.")  # fmt: skip
+def serve_command(seed: int | None, scale: int | None, port: int | None, host: str | None, tls: bool | None,
+                  as_of: datetime | None, activity_rate: float | None, data_dir: Path | None) -> None:  # fmt: skip
+    """Generate (or reuse) an org and serve it until interrupted."""
+    from sfpipe_simulator.server import SimulatorConfig, serve_forever
+
+    config = SimulatorConfig.from_settings(
+        seed=seed, scale=scale, port=port, host=host, tls=tls, as_of=as_of,
+        activity_rate=activity_rate, data_dir=data_dir,
+    )  # fmt: skip
+    serve_forever(config, progress=True)
