@@ -43,9 +43,11 @@ def literal(value: object, type_sql: str | None = None) -> exp.Expression:
     if isinstance(value, dt.datetime):
         stamp = value.astimezone(dt.UTC) if value.tzinfo else value
         kind = "TIMESTAMP" if value.tzinfo else "DATETIME"
-        return exp.Cast(this=exp.Literal.string(stamp.isoformat(sep=" ")), to=exp.DataType.build(kind))
+        return exp.Cast(
+            this=exp.Literal.string(stamp.isoformat(sep=" ")), to=exp.DataType.build(kind, dialect="bigquery")
+        )
     if isinstance(value, dt.date):
-        return exp.Cast(this=exp.Literal.string(value.isoformat()), to=exp.DataType.build("DATE"))
+        return exp.Cast(this=exp.Literal.string(value.isoformat()), to=exp.DataType.build("DATE", dialect="bigquery"))
     return exp.Literal.string(str(value))
 
 
@@ -78,7 +80,7 @@ class Script:
             default = item.args.get("default")
             type_sql = kind.sql(dialect="bigquery") if isinstance(kind, exp.Expression) else None
             value: object = None
-            if default is not None:
+            if isinstance(default, exp.Expression):
                 expression = self.substitute(default.copy())
                 if type_sql:
                     expression = exp.Cast(this=expression, to=exp.DataType.build(type_sql, dialect="bigquery"))

@@ -128,21 +128,27 @@ def handler(
     return handle
 
 
-def build_stage(settings: Settings | None = None) -> TransformStage:
+def build_stage(settings: Settings | None = None, warehouse: Warehouse | None = None) -> TransformStage:
     """The transform stage of this mode, on the process's shared warehouse and publisher."""
     settings = settings or get_settings()
-    warehouse = adapters.shared_warehouse()
-    return TransformStage(make_transformer(settings, warehouse), warehouse, adapters.shared_publisher())
+    warehouse = warehouse or adapters.shared_warehouse()
+    return TransformStage(make_transformer(settings, warehouse), warehouse, adapters.event_publisher(settings))
 
 
-def build_service(settings: Settings | None = None, stage: Callable[[], TransformStage] | None = None) -> EventService:
+def build_service(
+    settings: Settings | None = None,
+    *,
+    warehouse: Callable[[], Warehouse] | None = None,
+    stage: Callable[[], TransformStage] | None = None,
+) -> EventService:
     """The transform's event service (idempotent through sfpipe_ops.processed_events)."""
     settings = settings or get_settings()
-    lazy_stage = stage or functools.cache(lambda: build_stage(settings))
+    warehouse = warehouse or adapters.shared_warehouse
+    lazy_stage = stage or functools.cache(lambda: build_stage(settings, warehouse()))
     return EventService(
         SERVICE,
         handler(lazy_stage, settings),
         accepts={EventType.LOAD_COMPLETED},
-        warehouse=adapters.shared_warehouse,
+        warehouse=warehouse,
         settings=settings,
     )
