@@ -14,6 +14,7 @@ fails if this stops working.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -83,25 +84,42 @@ def import_gx() -> Any:
     return gx
 
 
+@functools.cache
+def _unexpected_rows_class() -> Any:
+    """GX's UnexpectedRowsExpectation, always returning the rows it found.
+
+    A checkpoint's result format overrides each expectation's, and only COMPLETE keeps the
+    unexpected rows; but COMPLETE makes column expectations list every unexpected value.
+    The rows are fetched anyway (GX reads at most ``MAX_RESULT_RECORDS`` of them), so this
+    subclass keeps them whatever the format, and column expectations stay at 20 samples.
+    """
+    from great_expectations.expectations import UnexpectedRowsExpectation
+
+    class SampledUnexpectedRows(UnexpectedRowsExpectation):
+        """Unexpected rows, with a sample of them in the result."""
+
+        def _get_result_format(self, runtime_configuration: dict[str, Any] | None = None) -> Any:
+            return "COMPLETE"
+
+    return SampledUnexpectedRows
+
+
+SAMPLED_TYPE = "sampled_unexpected_rows"
+
+
 def _severity(check: Check) -> str:
     return "critical" if check.severity is Severity.ERROR else "warning"
 
 
 def _expectation(gx: Any, check: Check, suite: Suite, table: TableChecks, conn: GxConnection) -> Any:
     kwargs = dict(check.kwargs)
-    extra: dict[str, Any] = {}
-    if "unexpected_rows_query" in kwargs:
+    if check.expectation == "UnexpectedRowsExpectation":
         kwargs["unexpected_rows_query"] = conn.sql(str(kwargs["unexpected_rows_query"]))
-        # COMPLETE here returns at most GX's MAX_RESULT_RECORDS rows of the query (read with
-        # fetchmany); for column expectations it would list every unexpected value, so they
-        # keep BASIC (20 samples).
-        extra["result_format"] = "COMPLETE"
+        cls = _unexpected_rows_class()
     else:
-        extra["result_format"] = {"result_format": "BASIC", "partial_unexpected_count": SAMPLE_ROWS}
-    cls = getattr(gx.expectations, check.expectation)
+        cls = getattr(gx.expectations, check.expectation)
     return cls(
         **kwargs,
-        **extra,
         severity=_severity(check),
         description=check.description,
         meta={
@@ -162,13 +180,15 @@ def _to_result(gx_result: Any) -> CheckResult:
         log.error("check %s could not run: %s", meta.get("sfpipe_check"), raised[0])
     unexpected = result.get("unexpected_count")
     observed = result.get("observed_value")
-    if config.type == "unexpected_rows_expectation":
+    expectation = str(config.type)
+    if expectation in (SAMPLED_TYPE, "unexpected_rows_expectation"):
+        expectation = "unexpected_rows_expectation"
         unexpected = observed
     return CheckResult(
         suite=str(meta.get("sfpipe_suite")),
         table=str(meta.get("sfpipe_table")),
         check=str(meta.get("sfpipe_check")),
-        expectation=str(config.type),
+        expectation=expectation,
         column=kwargs.get("column") or kwargs.get("column_A"),
         severity=Severity(meta.get("sfpipe_severity", "error")),
         success=bool(gx_result.success),
@@ -217,7 +237,12 @@ def run(
         # Data Docs are built once at the end: GX's UpdateDataDocsAction rebuilds the whole
         # site after every validation (quadratic in the number of tables).
         checkpoint = context.checkpoints.add(
-            gx.Checkpoint(name=f"sfpipe-{run_id}", validation_definitions=definitions, actions=[])
+            gx.Checkpoint(
+                name=f"sfpipe-{run_id}",
+                validation_definitions=definitions,
+                actions=[],
+                result_format={"result_format": "BASIC", "partial_unexpected_count": SAMPLE_ROWS},
+            )
         )
         outcome = checkpoint.run(run_id=RunIdentifier(run_name=run_id))
         if docs_dir is not None:

@@ -30,6 +30,7 @@ from sfpipe_quality.suites.context import ObjectWindow, RunFacts, raw_table
 log = logging.getLogger(__name__)
 
 SourceFactory = Callable[[], Source]
+WindowsReader = Callable[[str], "dict[str, ObjectWindow] | None"]
 
 
 @dataclass
@@ -96,11 +97,15 @@ class QualityChecker:
         *,
         store: ObjectStore | None = None,
         source: SourceFactory | None = None,
+        windows: WindowsReader | None = None,
     ) -> None:
         self.warehouse = warehouse
         self.settings = settings
         self.store = store
         self.source_factory = source
+        self.windows_reader = windows
+        if windows is None and store is not None:
+            self.windows_reader = lambda run_id: manifest_windows(store, settings.lake_bucket, run_id)
 
     def catalog(self, tables: Sequence[TableRef]) -> Catalog:
         """Which of the tables exist, with their columns."""
@@ -114,14 +119,14 @@ class QualityChecker:
     def facts(self, run_id: str, chosen: Sequence[str], catalog: Catalog, notes: list[str]) -> RunFacts:
         """The run's windows, the allowed stages and (for reconciliation) the source's counts."""
         windows: dict[str, ObjectWindow] = {}
-        if self.store is not None:
-            found = manifest_windows(self.store, self.settings.lake_bucket, run_id)
+        if self.windows_reader is not None:
+            found = self.windows_reader(run_id)
             if found is None:
                 notes.append(f"no manifest for run {run_id}: freshness checks skipped")
             else:
                 windows = found
         else:
-            notes.append("no object store: freshness checks skipped")
+            notes.append("no lake to read the manifest from: freshness checks skipped")
         stages = tuple(s.strip() for s in self.settings.quality_opportunity_stages.split(",") if s.strip())
         stages_from = "settings"
         counts: dict[str, int] = {}

@@ -230,7 +230,7 @@ def object_checks(rules: ObjectRules, facts: RunFacts, catalog: Catalog) -> Tabl
                 "UnexpectedRowsExpectation",
                 {"unexpected_rows_query": reference_query(catalog, table, ref)},
                 ref.severity,
-                f"Every live {rules.name}'s {ref.column} points at a {ref.parent} in the raw layer.",
+                f"Every live {rules.name}'s {ref.column} resolves to a row of {raw_table(ref.parent)}.",
                 (ref.column, "Id"),
                 (raw_table(ref.parent),),
             )
