@@ -4,7 +4,8 @@ sqlglot does the syntax; this module fixes the semantics that differ (see FINDIN
 ``TIMESTAMP_DIFF`` counts whole units elapsed in BigQuery but unit boundaries in DuckDB's
 ``DATE_DIFF``; ``DATE_TRUNC`` / ``DATE_ADD`` on a DATE return a DATE in BigQuery but a
 TIMESTAMP in DuckDB; three-part names lose their project (DuckDB has one database); a
-dataset's ``INFORMATION_SCHEMA`` views become DuckDB's global ones narrowed to that schema.
+dataset's ``INFORMATION_SCHEMA`` views become DuckDB's global ones narrowed to that schema;
+a bare ``NUMERIC`` is (38, 9) as in BigQuery, not DuckDB's (18, 3); ``COUNTIF`` stays INT64.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ def _fix(node: exp.Expression) -> exp.Expression:
             this="DATE_SUB",
             expressions=[exp.Literal.string(unit_name.upper()), node.expression, node.this],
         )
+    if isinstance(node, exp.CountIf) and not isinstance(node.parent, exp.Cast):
+        # BigQuery's COUNTIF is INT64; DuckDB's COUNT_IF is a 128-bit HUGEINT
+        return exp.Cast(this=node, to=exp.DataType.build("BIGINT"))
+    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.DECIMAL and not node.expressions:
+        # BigQuery's NUMERIC is (38, 9); DuckDB's bare DECIMAL is (18, 3) and would round money
+        return exp.DataType.build("DECIMAL(38, 9)")
     if isinstance(node, exp.DateTrunc | exp.DateAdd | exp.DateSub) and not isinstance(node.parent, exp.Cast):
         return exp.Cast(this=node, to=exp.DataType.build("DATE"))
     return node
