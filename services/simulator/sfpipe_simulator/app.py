@@ -99,7 +99,8 @@ data = Blueprint("data", __name__, url_prefix="/services/data/<version>")
 
 
 @data.url_value_preprocessor
-def _data_preprocess(endpoint: str | None, values: dict[str, Any] | None) -> None:
+def data_api_preprocess(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Version, session, injected faults, daily limit — in that order, before any data API route."""
     rt = runtime()
     g.version = parse_version(str((values or {}).pop("version", "")))
     token = bearer_token()
@@ -117,7 +118,8 @@ def _data_preprocess(endpoint: str | None, values: dict[str, Any] | None) -> Non
 
 
 @data.after_request
-def _limit_header(response: Response) -> Response:
+def limit_header(response: Response) -> Response:
+    """Every data API response carries the API usage."""
     response.headers["Sforce-Limit-Info"] = runtime().limits.header()
     return response
 
