@@ -1,7 +1,7 @@
 """Dead-letter and alert backlogs, counted with the devstack's helper without consuming a message.
 
 :func:`sfpipe_devstack.backlog.count_backlog` snapshots a subscription, pulls to count and
-seeks back (docs/adr/0081-dashboard-backlog-and-refresh.md says why pull-and-nack is not
+seeks back (docs/adr/0081-dashboard-dead-letter-counts.md says why pull-and-nack is not
 an option). The dashboard only adds a fast reachability check, so that a stopped
 emulator costs the page a refused connection instead of a client's retry deadline.
 """

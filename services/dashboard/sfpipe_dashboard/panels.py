@@ -36,7 +36,17 @@ State = Literal["ok", "empty", "error"]
 
 _OK_WORDS = {"succeeded", "success", "successful", "completed", "complete", "done", "ok", "passed", "loaded"}
 _FAILED_WORDS = {"failed", "failure", "error", "errored", "terminal", "aborted", "timeout", "timed_out"}
-_RUNNING_WORDS = {"running", "started", "in_progress", "pending", "queued", "loading", "extracting", "waiting"}
+_RUNNING_WORDS = {
+    "running",
+    "started",
+    "in_progress",
+    "pending",
+    "queued",
+    "loading",
+    "extracting",
+    "waiting",
+    "retrying",
+}
 
 
 def status_class(status: str | None) -> str:
@@ -323,7 +333,11 @@ class DashboardData:
 
     def quality(self) -> dict[str, Any]:
         """The latest run of each suite: what passed and each failing expectation."""
-        self.catalog.require(OPS, "quality_results", EMPTY["quality"])
+        columns = {c.lower() for c in self.catalog.require(OPS, "quality_results", EMPTY["quality"])}
+        # table_name and check_name came later (additive columns): read them when the table has them
+        extra = ", ".join(
+            f"q.{c}" if c in columns else f"CAST(NULL AS STRING) AS {c}" for c in ("table_name", "check_name")
+        )
         rows = self._rows(
             f"""
             WITH latest AS (
@@ -332,7 +346,7 @@ class DashboardData:
               QUALIFY ROW_NUMBER() OVER (PARTITION BY suite ORDER BY checked_at DESC, run_id DESC) = 1
             )
             SELECT q.suite, q.run_id, q.expectation, q.column_name, q.success, q.severity, q.observed_value,
-                   q.unexpected_count, q.checked_at
+                   q.unexpected_count, q.checked_at, {extra}
             FROM `{OPS}.quality_results` AS q
             JOIN latest ON q.suite = latest.suite AND q.run_id = latest.run_id
             ORDER BY q.suite, q.success, q.expectation
@@ -363,6 +377,8 @@ class DashboardData:
                 suite["failing"].append(
                     {
                         "expectation": row["expectation"],
+                        "check": row["check_name"],
+                        "table": row["table_name"],
                         "column": row["column_name"],
                         "severity": (row["severity"] or "error").lower(),
                         "observed_value": row["observed_value"],

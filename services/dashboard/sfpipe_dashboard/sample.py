@@ -58,6 +58,11 @@ RAW_OBJECTS = {
     "task": 3000,
     "case": 700,
 }
+TABLE_OF_SUITE = {
+    "raw": "sfpipe_raw.opportunity",
+    "staging": "sfpipe_staging.stg_salesforce__opportunity",
+    "marts": "sfpipe_marts.salesforce__opportunity_enhanced",
+}
 SUITES = {
     "raw": [
         "expect_column_values_to_not_be_null",
@@ -369,6 +374,8 @@ def _quality(warehouse: Warehouse, now: datetime, run_ids: list[str], failed_run
                             "observed_value": "3 rows where created_date > close_date" if failing else None,
                             "unexpected_count": 3 if failing else 0,
                             "checked_at": checked,
+                            "table_name": TABLE_OF_SUITE[suite],
+                            "check_name": "closes after it is created" if failing else None,
                         }
                     )
     table = pa.Table.from_pylist(rows, schema=ops.SCHEMAS[ops.QUALITY_RESULTS])

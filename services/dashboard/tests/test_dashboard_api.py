@@ -146,6 +146,8 @@ def test_quality_reads_the_latest_run_of_each_suite(client, filled):
     assert failing["severity"] == "warning"
     assert failing["expectation"] == "expect_column_pair_values_a_to_be_greater_than_b"
     assert failing["unexpected_count"] == 3
+    assert failing["table"] == "sfpipe_marts.salesforce__opportunity_enhanced"
+    assert failing["check"] == "closes after it is created"
     assert suites["raw"]["status"] == "passed" and suites["raw"]["failing"] == []
     # failing suites sort first
     assert data["suites"][0]["suite"] == "marts"
@@ -291,3 +293,24 @@ def test_page_links_its_assets_and_charts(client):
     js = client.get("/vendor/plotly.min.js")
     assert js.status_code == 200 and js.mimetype == "text/javascript"
     assert b"plotly.js" in js.get_data()[:400]
+
+
+def test_quality_results_written_before_table_and_check_names_existed(duckdb_warehouse, make_app, now):
+    older = pa.schema(
+        [f for f in ops.SCHEMAS[ops.QUALITY_RESULTS] if f.name not in ("table_name", "check_name", "details")]
+    )
+    row = {
+        "run_id": "r1",
+        "suite": "raw",
+        "expectation": "expect_column_values_to_be_unique",
+        "column_name": "Id",
+        "success": False,
+        "severity": "error",
+        "unexpected_count": 1,
+        "checked_at": now,
+    }
+    duckdb_warehouse.load_arrow(ops.QUALITY_RESULTS, pa.Table.from_pylist([row], schema=older))
+    body = make_app(duckdb_warehouse).test_client().get("/api/quality").get_json()
+    assert body["state"] == "ok", body
+    failing = body["data"]["suites"][0]["failing"][0]
+    assert (failing["table"], failing["check"], failing["column"]) == (None, None, "Id")

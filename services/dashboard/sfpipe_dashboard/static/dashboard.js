@@ -224,7 +224,8 @@
       var share = s.total ? (s.passed / s.total) * 100 : 0;
       var failing = s.failing.slice(0, 4).map(function (f) {
         return '<li><span class="badge ' + (f.severity === "warning" || f.severity === "warn" ? "warning" : "failed") + '">' + esc(f.severity) + "</span>" +
-          '<span class="exp" title="' + esc(f.expectation) + '">' + esc(f.expectation) + (f.column ? " · " + esc(f.column) : "") + "</span>" +
+          '<span class="exp" title="' + esc(f.expectation) + '">' + esc(f.check || f.expectation) + "</span>" +
+          '<span class="obs where" title="' + esc([f.table, f.column].filter(Boolean).join(".")) + '">' + esc([f.table, f.column].filter(Boolean).join(".")) + "</span>" +
           '<span class="obs">' + esc(f.observed_value || "") + (f.unexpected_count ? " · " + num(f.unexpected_count) + " unexpected" : "") + "</span></li>";
       }).join("");
       var more = s.failing.length > 4 ? '<li><span></span><span class="obs">+' + (s.failing.length - 4) + " more</span></li>" : "";
