@@ -160,3 +160,40 @@ def serve_wsgi(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def warehouse_server_process(home: Any, port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> Iterator[str]:
+    """The warehouse server as its own OS process (as ``sfpipe up`` runs it); yields its URL."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sfpipe_devstack.procs import stop_groups
+
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SFPIPE_")}
+    env.update({"SFPIPE_HOME": str(home), "SFPIPE_HOST": host, "SFPIPE_WAREHOUSE_PORT": str(port)})
+    log = (home / "warehouse.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sfpipe_devstack.warehouse_server"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    marker = home / "warehouse.url"
+    try:
+        deadline = time.monotonic() + timeout
+        while not marker.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                msg = f"warehouse server did not start; see {home / 'warehouse.log'}"
+                raise RuntimeError(msg)
+            time.sleep(0.05)
+        yield marker.read_text().strip()
+    finally:
+        stop_groups([proc.pid], timeout=5)
+        proc.wait(timeout=5)
+        log.close()
