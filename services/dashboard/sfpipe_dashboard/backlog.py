@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sfpipe.config import Settings
 from sfpipe.topology import Topology
-from sfpipe_devstack.backlog import Backlog, count_backlog, dead_letter_subscriptions
-from sfpipe_devstack.emulators import port_open
 
-BacklogSource = Callable[[], list[Backlog]]
+if TYPE_CHECKING:
+    # The devstack is imported only where it is used: the Cloud Run image ships the library
+    # and this package, not the devstack.
+    from sfpipe_devstack.backlog import Backlog
+
+BacklogSource = Callable[[], "list[Backlog]"]
 """Returns the backlog of each watched subscription; raises :class:`BacklogUnavailable` when it cannot."""
 
 
@@ -27,8 +30,10 @@ class BacklogUnavailable(Exception):
 
 def watched(topology: Topology) -> list[str]:
     """The subscriptions whose backlog needs a person: the dead-letter ones first, then the alerts."""
+    dead_topic = topology.defaults.dead_letter_topic
+    dead = [s.name for t in topology.topics if t.name == dead_topic for s in t.subscriptions]
     alerts = [s.name for t in topology.topics for s in t.subscriptions if s.name.endswith("-alerts")]
-    return dead_letter_subscriptions(topology) + alerts
+    return dead + alerts
 
 
 class DevstackBacklog:
@@ -53,6 +58,9 @@ class DevstackBacklog:
 
     def __call__(self) -> list[Backlog]:
         """Count each watched subscription (an overlapping look would see the other's held messages as gone)."""
+        from sfpipe_devstack.backlog import count_backlog
+        from sfpipe_devstack.emulators import port_open
+
         host, port = self.settings.host, self.settings.pubsub_port
         if not port_open(host, port, timeout=0.5):
             msg = f"the Pub/Sub emulator does not answer on {host}:{port}: `sfpipe up` starts the devstack"

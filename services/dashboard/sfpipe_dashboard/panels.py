@@ -16,12 +16,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sfpipe.adapters.warehouse.base import Warehouse
 from sfpipe.ops import sql_literal
 from sfpipe_dashboard.backlog import BacklogSource, BacklogUnavailable
-from sfpipe_devstack.backlog import Backlog
+
+if TYPE_CHECKING:
+    from sfpipe_devstack.backlog import Backlog
 
 log = logging.getLogger(__name__)
 

@@ -89,3 +89,30 @@ def test_cloud_run_handle_dispatches_to_the_app(sfpipe_env):
     assert response.get_json() == {"service": "dashboard", "status": "ok"}
     missing = module.handle(EnvironBuilder(path="/api/missing").get_request())
     assert missing.status_code == 404
+
+
+CONTAINER_LIKE = """
+import sys, tempfile
+from pathlib import Path
+sys.modules["sfpipe_devstack"] = None  # the Cloud Run image ships the library and this package only
+from sfpipe.adapters.warehouse.duckdb.client import DuckDBWarehouse
+from sfpipe.adapters.warehouse.duckdb.session import EmbeddedSession
+from sfpipe_dashboard.app import create_app
+import sfpipe_dashboard.__main__, sfpipe_dashboard.cli
+folder = Path(tempfile.mkdtemp())
+client = create_app(DuckDBWarehouse(EmbeddedSession(folder / "w.duckdb"))).test_client()
+body = client.get("/api/dashboard").get_json()
+assert client.get("/").status_code == 200
+print(body["panels"]["dead_letters"]["state"], body["panels"]["dead_letters"]["message"])
+"""
+
+
+def test_runs_without_the_devstack_in_gcp_mode(sfpipe_env):
+    env = {**os.environ, **sfpipe_env, "SFPIPE_MODE": "gcp"}
+    out = subprocess.run(
+        [sys.executable, "-c", CONTAINER_LIKE], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    state, message = out.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert state == "empty"
+    assert "Cloud Monitoring" in message
