@@ -229,6 +229,8 @@ class SalesforceClient:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
+        # passed with every request too: REQUESTS_CA_BUNDLE in the environment would otherwise win
+        self.verify = verify
         self.session.verify = verify
         if verify is False:
             import urllib3
@@ -395,9 +397,13 @@ class SalesforceClient:
                         data=data,
                         headers=request_headers,
                         timeout=self.timeout,
+                        verify=self.verify,
                     )
                     self.requests_sent += 1
                     return self.classify(response, expect)
+                except requests.exceptions.SSLError as exc:
+                    msg = f"{method} {url}: TLS failed ({exc}); check SFPIPE_SF_VERIFY_TLS (true, false or a CA file)"
+                    raise SalesforceFatalError(msg, url=url) from exc
                 except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                     msg = f"{method} {url} failed or was cut off in transit: {exc}"
                     raise SalesforceTransientError(msg, url=url) from exc

@@ -42,6 +42,9 @@ from sfpipe.logging import log_context
 from sfpipe.salesforce import soql
 from sfpipe.salesforce.client import SalesforceClient
 from sfpipe.salesforce.errors import (
+    ApiLimitError,
+    AuthError,
+    BadResponseError,
     BulkJobFailedError,
     QueryTimeoutError,
     SalesforceFatalError,
@@ -69,6 +72,9 @@ EARLIEST = datetime(1999, 1, 1, tzinfo=UTC)
 
 DELETED_HORIZON = timedelta(days=14)
 """``sobjects/X/deleted`` covers about 15 days: older windows are not asked for hard deletes."""
+
+_NO_FALLBACK = (BadResponseError, ApiLimitError, AuthError)
+"""Bulk failures that REST would not cure: a malformed page, the API budget, a refused login."""
 
 OBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 
@@ -511,10 +517,11 @@ class Extractor:
                     produced = True
                     yield table
                 return
-            except BulkJobFailedError as exc:
-                if produced or not job.rest_possible:
+            except (BulkJobFailedError, SalesforceFatalError) as exc:
+                # a failed or refused job (quota, unsupported query) falls back; a bad page does not
+                if produced or not job.rest_possible or isinstance(exc, _NO_FALLBACK):
                     raise
-                log.warning("%s: %s; falling back to REST", job.sobject, exc)
+                log.warning("%s: Bulk API 2.0 failed (%s); falling back to REST", job.sobject, exc)
         yield from self._rest(job, start, end)
 
     def _bulk(self, job: _Job, start: datetime | None, end: datetime) -> Iterator[pa.Table]:

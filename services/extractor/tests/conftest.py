@@ -1,0 +1,284 @@
+"""Fixtures of the extractor's integration tests: the simulator as a child process, settings that
+point the extractor at it, a subscription on the extract-completed topic, and a proxy that
+corrupts chosen answers on their way from the simulator (a malformed JSON page, a truncated
+CSV chunk, an unknown field type in describe) to exercise the extractor's bad-response path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import requests
+
+from sfpipe.config import Settings, load_settings, reset_settings
+from sfpipe.events import EventType
+from sfpipe.lake import RUNS_PREFIX, parse_manifest
+from sfpipe.topology import load_topology
+
+SIM_SEED = 11
+SIM_SCALE = 20_000
+
+
+def start_simulator(data_dir: Path, **overrides: Any):  # type: ignore[no-untyped-def]
+    from sfpipe_simulator.server import SimulatorConfig, SimulatorProcess
+
+    config = SimulatorConfig(seed=SIM_SEED, scale=SIM_SCALE, data_dir=data_dir, **overrides)
+    return SimulatorProcess(config).start()
+
+
+@pytest.fixture(scope="module")
+def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One simulated org served by `python -m sfpipe_simulator` for the module's tests."""
+    sim = start_simulator(tmp_path_factory.mktemp("simulator"))
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def point_at(monkeypatch: pytest.MonkeyPatch, url: str, verify: str | bool, **extra: str) -> Settings:
+    """Settings that send the extractor to ``url`` with fast retries."""
+    values = {
+        "SFPIPE_SF_LOGIN_URL": url,
+        "SFPIPE_SF_VERIFY_TLS": str(verify).lower() if isinstance(verify, bool) else verify,
+        "SFPIPE_SF_BACKOFF_SECONDS": "0.01",
+        "SFPIPE_SF_RETRY_ATTEMPTS": "10",
+        "SFPIPE_EXTRACT_CONCURRENCY": "4",
+        **extra,
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    reset_settings()
+    return load_settings()
+
+
+@pytest.fixture
+def extract_settings(local_settings: Settings, simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    return point_at(monkeypatch, simulator.url, simulator.verify)
+
+
+@dataclass
+class Events:
+    """Pulls `sfpipe.extract.completed` events from a subscription made for the test."""
+
+    subscriber: Any
+    path: str
+
+    def pull(self, expected: int = 1, timeout: float = 30.0) -> list[dict[str, Any]]:
+        import time
+
+        got: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(got) < expected and time.monotonic() < deadline:
+            response = self.subscriber.pull(subscription=self.path, max_messages=10, timeout=5)
+            ids = []
+            for received in response.received_messages:
+                got.append({"attributes": dict(received.message.attributes), "data": json.loads(received.message.data)})
+                ids.append(received.ack_id)
+            if ids:
+                self.subscriber.acknowledge(subscription=self.path, ack_ids=ids)
+        return got
+
+
+@pytest.fixture
+def completed_events(local_settings: Settings) -> Events:
+    from google.api_core import exceptions as gexc
+
+    from sfpipe.adapters.factory import publisher_client, subscriber_client
+
+    topic = load_topology().topic_for(EventType.EXTRACT_COMPLETED)
+    publisher = publisher_client(local_settings)
+    subscriber = subscriber_client(local_settings)
+    topic_path = publisher.topic_path(local_settings.project, topic)
+    try:
+        publisher.create_topic(name=topic_path)
+    except gexc.AlreadyExists:
+        pass
+    path = subscriber.subscription_path(local_settings.project, f"extract-test-{uuid.uuid4().hex[:8]}")
+    subscriber.create_subscription(name=path, topic=topic_path)
+    return Events(subscriber, path)
+
+
+# ---------------------------------------------------------------- reading the lake back
+
+
+@dataclass
+class Lake:
+    """Reads back what the extractor wrote, the way the loader does: through the manifests."""
+
+    store: Any
+    settings: Settings
+
+    def manifests(self) -> list[Any]:
+        """Every run manifest in the lake, oldest first."""
+        found = []
+        for stored in self.store.list(self.settings.lake_bucket, RUNS_PREFIX):
+            if stored.name.endswith("/_manifest.json"):
+                raw, _ = self.store.get_bytes(stored.uri)
+                found.append(parse_manifest(raw, stored.uri))
+        return sorted(found, key=lambda m: m.run_id)
+
+    def manifest_names(self) -> list[str]:
+        return sorted(o.name for o in self.store.list(self.settings.lake_bucket, RUNS_PREFIX))
+
+    def read_object(self, sobject: str, manifest_list: list[Any] | None = None) -> pa.Table | None:
+        """All rows of one object across manifests (each file read at its listed generation)."""
+        import io
+
+        tables = []
+        for manifest in manifest_list if manifest_list is not None else self.manifests():
+            entry = manifest.objects.get(sobject)
+            if entry is None:
+                continue
+            for f in entry.files:
+                data, generation = self.store.get_bytes(f.uri)
+                assert generation == f.generation, f"{f.uri} changed since its manifest listed it"
+                tables.append(pq.read_table(io.BytesIO(data)))
+        if not tables:
+            return None
+        return pa.concat_tables(tables, promote_options="default")
+
+    def latest(self, sobject: str, columns: list[str]) -> dict[str, tuple[Any, ...]]:
+        """The newest version (by SystemModstamp) of each Id: Id → the chosen columns' values."""
+        return latest_by_id(self.read_object(sobject), columns)
+
+
+def latest_by_id(table: pa.Table | None, columns: list[str]) -> dict[str, tuple[Any, ...]]:
+    """Id → the chosen columns of its newest version (by SystemModstamp)."""
+    if table is None:
+        return {}
+    latest: dict[str, tuple[Any, ...]] = {}
+    stamps: dict[str, Any] = {}
+    wanted = ["Id", "SystemModstamp", *[c for c in columns if c not in ("Id", "SystemModstamp")]]
+    for row in table.select(wanted).to_pylist():
+        rid = row["Id"]
+        if rid not in stamps or row["SystemModstamp"] >= stamps[rid]:
+            stamps[rid] = row["SystemModstamp"]
+            latest[rid] = tuple(row[c] for c in columns)
+    return latest
+
+
+@pytest.fixture
+def lake(object_store: Any, local_settings: Settings) -> Lake:
+    return Lake(object_store, local_settings)
+
+
+# ---------------------------------------------------------------- the corrupting proxy
+
+
+@dataclass
+class Corruptions:
+    """Which answers to damage, by object."""
+
+    unknown_type: set[str] = field(default_factory=set)
+    malformed_json: set[str] = field(default_factory=set)
+    truncated_csv: set[str] = field(default_factory=set)
+    damaged: list[str] = field(default_factory=list)
+
+
+_FROM = re.compile(r"\bFROM\s+(\w+)", re.IGNORECASE)
+
+
+class CorruptingProxy:
+    """A plain-HTTP proxy in front of the simulator that damages chosen answers.
+
+    The simulator answers every request; this proxy only changes bytes on the way back, as a
+    broken middlebox or a bad deploy on Salesforce's side would: it cuts a query page's JSON in
+    half, cuts a Bulk result chunk short (keeping its Sforce-NumberOfRecords), or adds a field of
+    an unknown type to a describe. Token answers get the proxy's own URL as ``instance_url``.
+    """
+
+    def __init__(self, target: str, verify: str | bool) -> None:
+        self.target = target.rstrip("/")
+        self.session = requests.Session()
+        self.session.verify = verify
+        self.corrupt = Corruptions()
+        self.jobs: dict[str, str] = {}
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                upstream = proxy.session.request(self.command, proxy.target + self.path, data=body or None,
+                                                 headers=headers, timeout=120, verify=proxy.session.verify)
+                content = proxy.damage(self.command, self.path, body, upstream)
+                self.send_response(upstream.status_code)
+                for key, value in upstream.headers.items():
+                    if key.lower() not in ("content-length", "transfer-encoding", "content-encoding", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def damage(self, method: str, path: str, body: bytes, upstream: requests.Response) -> bytes:
+        content = upstream.content
+        parts = urlsplit(path)
+        if parts.path.endswith("/services/oauth2/token") and upstream.ok:
+            token = json.loads(content)
+            token["instance_url"] = self.url
+            return json.dumps(token).encode()
+        if not upstream.ok:
+            return content
+        segments = parts.path.rstrip("/").split("/")
+        if segments[-1] == "describe" and segments[-2] in self.corrupt.unknown_type:
+            described = json.loads(content)
+            described["fields"].append({"name": "Hologram__c", "type": "hologram", "nillable": True,
+                                        "calculated": False, "length": 0})
+            self.corrupt.damaged.append(f"describe {segments[-2]}")
+            return json.dumps(described).encode()
+        if segments[-1] in ("query", "queryAll"):
+            q = parse_qs(parts.query).get("q", [""])[0]
+            match = _FROM.search(q)
+            if match and match.group(1) in self.corrupt.malformed_json and "COUNT()" not in q.upper():
+                self.corrupt.damaged.append(f"query {match.group(1)}")
+                return content[: len(content) // 2]
+        if method == "POST" and parts.path.endswith("/jobs/query"):
+            match = _FROM.search(json.loads(body).get("query", ""))
+            if match:
+                self.jobs[json.loads(content)["id"]] = match.group(1)
+        if segments[-1] == "results" and self.jobs.get(segments[-2]) in self.corrupt.truncated_csv:
+            cut = content.rfind(b"\n", 0, len(content) // 2)
+            self.corrupt.damaged.append(f"results {self.jobs[segments[-2]]}")
+            return content[: cut + 1]
+        return content
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def corrupting_proxy(simulator: Any) -> Iterator[CorruptingProxy]:
+    proxy = CorruptingProxy(simulator.url, simulator.verify)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
