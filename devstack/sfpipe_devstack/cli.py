@@ -18,6 +18,7 @@ from rich.table import Table
 
 from sfpipe.config import get_settings
 from sfpipe.topology import load_topology
+from sfpipe_devstack.registry import SERVICES, ServiceSpec, service
 from sfpipe_devstack.supervisor import Devstack, ProcessState
 
 STATE_STYLE = {
@@ -50,15 +51,30 @@ def _short_log(stack: Devstack, log: str) -> str:
     return str(path.relative_to(stack.home)) if path.is_relative_to(stack.home) else log
 
 
+def _chosen_services(names: str | None) -> tuple[ServiceSpec, ...]:
+    if names is None:
+        return SERVICES
+    wanted = [n.strip() for n in names.split(",") if n.strip() and n.strip() != "none"]
+    try:
+        return tuple(service(n) for n in wanted)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0]), param_hint="--services") from None
+
+
 @click.command("up")
-def up() -> None:
+@click.option(
+    "--services",
+    metavar="NAMES",
+    help="Comma-separated services to start (default: every built one; `none`: emulators and warehouse only).",
+)
+def up(services: str | None) -> None:
     """Start the local devstack: emulators, warehouse server, every built service.
 
     Returns once every health check is green. Running it again starts only what is not
     running. Logs are under <home>/logs, pid files under <home>/run.
     """
     console = Console()
-    stack = Devstack(get_settings())
+    stack = Devstack(get_settings(), _chosen_services(services))
     with console.status("starting the devstack…"):
         report = stack.up()
     for note in report.notes:
