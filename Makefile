@@ -33,7 +33,7 @@ chromium: ## Install Debian's chromium for the dashboard test
 	  else echo "chromium is missing: apt-get install chromium"; exit 1; fi; }
 
 setup: venv npm ## Everything a developer needs (venv, npm packages)
-	@true
+	@$(RUN) sfpipe devstack check
 
 test: setup chromium ## Run every test (starts the emulators the tests need)
 	@$(RUN) pytest $(PYTEST_ARGS); rc=$$?; \
