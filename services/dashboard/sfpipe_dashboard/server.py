@@ -58,6 +58,9 @@ def serve_forever(app: flask.Flask, host: str, port: int) -> None:
     import signal
 
     server = make_server(host, port, app, threaded=True)
+    if not log.isEnabledFor(logging.DEBUG):
+        # one access line per browser every few seconds drowns the service log; DEBUG shows them
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     def _stop(signum: int, frame: object) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
