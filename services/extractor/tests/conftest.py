@@ -48,6 +48,23 @@ def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         sim.stop()
 
 
+@pytest.fixture
+def simulator_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """``simulator_factory(faults=…)`` → another simulator process for one test (stopped after it)."""
+    started: list[Any] = []
+
+    def start(**overrides: Any) -> Any:
+        sim = start_simulator(tmp_path_factory.mktemp("simulator"), **overrides)
+        started.append(sim)
+        return sim
+
+    try:
+        yield start
+    finally:
+        for sim in started:
+            sim.stop()
+
+
 def point_at(monkeypatch: pytest.MonkeyPatch, url: str, verify: str | bool, **extra: str) -> Settings:
     """Settings that send the extractor to ``url`` with fast retries."""
     values = {
@@ -67,6 +84,16 @@ def point_at(monkeypatch: pytest.MonkeyPatch, url: str, verify: str | bool, **ex
 @pytest.fixture
 def extract_settings(local_settings: Settings, simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return point_at(monkeypatch, simulator.url, simulator.verify)
+
+
+@pytest.fixture
+def configure(local_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``configure(url, verify, SFPIPE_X=...)`` → settings for an extractor talking to ``url``."""
+
+    def apply(url: str, verify: str | bool, **extra: str) -> Settings:
+        return point_at(monkeypatch, url, verify, **extra)
+
+    return apply
 
 
 @dataclass

@@ -96,3 +96,105 @@ def test_full_then_incremental_extract_of_every_object(extract_settings, object_
         assert entry.watermark == watermark
         assert entry.new_columns == []
     assert object_store.exists(watermark_uri(extract_settings.state_bucket, "Account"))
+
+
+def test_bad_responses_fail_their_object_keep_its_watermark_and_let_the_others_finish(
+    configure, corrupting_proxy, object_store, lake, completed_events
+):
+    objects = ["Campaign", "Account", "Task", "UserRole", "Product2"]
+    settings = configure(corrupting_proxy.url, False)
+    client = SalesforceClient.from_settings(settings)
+    counts = {o: client.count(o, include_deleted=True) for o in objects}
+    assert counts["Campaign"] < counts["Task"]
+    # Campaign (and smaller) over REST, Task over Bulk API 2.0
+    settings = configure(corrupting_proxy.url, False, SFPIPE_BULK_THRESHOLD=str(counts["Campaign"]))
+
+    first = make_extractor(settings, object_store).run(objects, mode="full")
+    assert first.status == "completed", first.summary()
+    assert first.objects["Task"].api == "bulk" and first.objects["Campaign"].api == "rest"
+    before = {o: read_state(object_store, settings.state_bucket, o) for o in objects}
+
+    corrupting_proxy.corrupt.malformed_json.add("Campaign")
+    corrupting_proxy.corrupt.unknown_type.add("Account")
+    corrupting_proxy.corrupt.truncated_csv.add("Task")
+    second = make_extractor(settings, object_store).run(objects, mode="full")
+    assert second.status == "partial"
+    failed = second.failed
+    assert sorted(failed) == ["Account", "Campaign", "Task"], second.summary()
+    assert "malformed JSON" in failed["Campaign"]
+    assert "Account.Hologram__c: unknown Salesforce field type 'hologram'" in failed["Account"]
+    assert "truncated" in failed["Task"]
+    assert {"query Campaign", "describe Account", "results Task"} <= set(corrupting_proxy.corrupt.damaged)
+
+    manifest = lake.manifests()[-1]
+    assert manifest.run_id == second.run_id
+    assert sorted(manifest.objects) == ["Product2", "UserRole"]
+    assert manifest.failed == failed
+    for sobject in ("Account", "Campaign", "Task"):
+        assert read_state(object_store, settings.state_bucket, sobject) == before[sobject], sobject
+        assert second.objects[sobject].entry is None
+    for sobject in ("Product2", "UserRole"):
+        assert manifest.objects[sobject].rows == counts[sobject]
+    events = completed_events.pull(2)
+    assert events[-1]["data"]["failed"] == failed
+
+
+
+def test_a_run_killed_mid_object_and_rerun_gives_the_same_result_and_one_manifest(
+    configure, simulator_factory, object_store, lake, completed_events
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from sfpipe.ids import new_run_id
+    from sfpipe.lake import RUNS_PREFIX
+
+    slow = simulator_factory(faults={"latency_ms": 60})
+    objects = ["Account", "Contact", "Opportunity", "Task", "Event", "Lead", "Case", "CampaignMember"]
+    settings = configure(slow.url, slow.verify, SFPIPE_BULK_THRESHOLD="1000", SFPIPE_BULK_PAGE_RECORDS="200",
+                         SFPIPE_EXTRACT_CONCURRENCY="2")
+    run_id = new_run_id()
+    command = [sys.executable, "-m", "sfpipe", "extract", "--run-id", run_id, *[f"-o{o}" for o in objects]]
+    child = subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    lines: list[bytes] = []
+    deadline = time.monotonic() + 120
+    assert child.stdout is not None
+    while time.monotonic() < deadline:
+        line = child.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        # kill once the second wave of objects has started and rows are flowing
+        if sum(b"holds" in entry for entry in lines) >= 3:
+            break
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait(timeout=30)
+    output = b"".join(lines).decode(errors="replace")
+    assert child.returncode == -signal.SIGKILL, output
+    assert "wrote gs://" not in output, "the run finished before it could be killed"
+
+    run_prefix = f"{RUNS_PREFIX}{run_id}/"
+    assert list(object_store.list(settings.lake_bucket, run_prefix)) == []
+    for sobject in objects:
+        assert read_state(object_store, settings.state_bucket, sobject) == (None, 0), sobject
+
+    rerun = make_extractor(settings, object_store).run(objects, mode="incremental", run_id=run_id)
+    assert rerun.status == "completed", rerun.summary()
+    assert [o.name for o in object_store.list(settings.lake_bucket, run_prefix)] == [f"{run_prefix}_manifest.json"]
+    again = make_extractor(settings, object_store).run(objects, mode="incremental", run_id=run_id)
+    assert again.status == "completed", again.summary()
+    assert [o.name for o in object_store.list(settings.lake_bucket, run_prefix)] == [f"{run_prefix}_manifest.json"]
+
+    [manifest] = lake.manifests()
+    client = SalesforceClient.from_settings(settings)
+    for sobject in objects:
+        listed = {f.uri for f in manifest.objects[sobject].files}
+        prefix = next(iter(listed)).split("/", 3)[3].rsplit("/", 1)[0] + "/"
+        assert {o.uri for o in object_store.list(settings.lake_bucket, prefix)} == listed, sobject
+        got = lake.latest(sobject, ["Id", "IsDeleted"] if sobject != "User" else ["Id"])
+        assert set(got) == set(source_versions(client, sobject)), sobject
+        assert manifest.objects[sobject].rows == len(got), f"{sobject}: duplicate rows"
