@@ -80,6 +80,8 @@ def import_gx() -> Any:
 
     from sfpipe_quality import dbapi  # noqa: F401 - registers the duckdb+sfpipe dialect
 
+    # GX pins this logger to INFO and logs each ephemeral docs folder there: noise for sfpipe.
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     ensure_duckdb_persisted()
     return gx
 

@@ -55,8 +55,12 @@ def render(run: QualityRun, console: Console, *, docs_uri: str | None = None, ve
     shown = run.results if verbose else run.failing()
     if shown:
         checks = Table(title="checks" if verbose else "failing checks", title_justify="left")
-        for column in ("", "suite", "check", "severity", "observed", "unexpected"):
-            checks.add_column(column, justify="right" if column == "unexpected" else "left")
+        checks.add_column("")
+        checks.add_column("suite")
+        checks.add_column("check", no_wrap=True)
+        checks.add_column("severity")
+        checks.add_column("observed", overflow="ellipsis", max_width=40)
+        checks.add_column("unexpected", justify="right")
         for result in sorted(shown, key=lambda r: (r.success, r.severity is not Severity.ERROR, r.suite, r.check)):
             checks.add_row(
                 _mark(result),
