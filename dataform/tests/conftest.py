@@ -72,12 +72,19 @@ def golden_raw(tmp_path: Path) -> Path:
     return target
 
 
+_GRAPHS: dict[tuple[Path, dt.date], CompiledGraph] = {}
+
+
 def run_project(
     warehouse: DuckDBWarehouse, project_dir: Path, as_of: dt.date = AS_OF, *, full_refresh: bool = False
 ) -> TransformResult:
-    """Compile and run the whole project on a warehouse."""
+    """Compile (once per as_of in a session) and run the whole project on a warehouse."""
     runner = LocalRunner.for_project(warehouse, project_dir)
-    return runner.run(TransformRequest(run_id=RUN_ID, as_of=as_of, full_refresh=full_refresh))
+    request = TransformRequest(run_id=RUN_ID, as_of=as_of, full_refresh=full_refresh)
+    key = (project_dir, as_of)
+    if key not in _GRAPHS:
+        _GRAPHS[key] = runner.compile(request)
+    return runner.run(request, _GRAPHS[key])
 
 
 @pytest.fixture(scope="session")

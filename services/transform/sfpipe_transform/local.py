@@ -73,11 +73,11 @@ class LocalRunner:
             graph = graph.select(request.actions, include_dependencies=request.include_dependencies)
         return graph
 
-    def run(self, request: TransformRequest) -> TransformResult:
-        """Compile and execute; failures are reported per action, transient ones raised."""
+    def run(self, request: TransformRequest, graph: CompiledGraph | None = None) -> TransformResult:
+        """Compile (unless given the graph) and execute; failures are reported per action, transient ones raised."""
         started = time.monotonic()
         result = TransformResult(run_id=request.run_id, as_of=request.as_of)
-        graph = self.compile(request)
+        graph = graph or self.compile(request)
         result.compile_seconds = round(time.monotonic() - started, 3)
         result.actions = self.execute(graph, full_refresh=request.full_refresh)
         result.seconds = round(time.monotonic() - started, 3)
