@@ -12,6 +12,7 @@ import google.cloud.storage as storage
 from google.auth.credentials import AnonymousCredentials
 
 from sfpipe.adapters.bus import EventPublisher
+from sfpipe.adapters.pipelines import PipelineLauncher
 from sfpipe.adapters.storage import ObjectStore
 from sfpipe.adapters.warehouse.base import Warehouse
 from sfpipe.config import Mode, Settings, get_settings
@@ -122,6 +123,28 @@ def dataform_client(settings: Settings | None = None) -> dataform_v1.DataformCli
 
         return dataform_v1.DataformClient()
     return None
+
+
+def pipeline_launcher(settings: Settings | None = None) -> PipelineLauncher:
+    """Where the Beam load pipeline runs: a Dataflow Flex Template job, or FnApiRunner in a child process."""
+    from sfpipe.adapters.pipelines import FlexTemplateLauncher, SubprocessLauncher
+
+    settings = settings or get_settings()
+    if settings.mode is Mode.GCP:
+        from google.cloud import dataflow_v1beta3 as dataflow
+
+        return FlexTemplateLauncher.for_template(
+            dataflow.FlexTemplatesServiceClient(),
+            dataflow.JobsV1Beta3Client(),
+            object_store(settings),
+            project=settings.project,
+            region=settings.region,
+            template=settings.dataflow_template,
+            service_account=settings.dataflow_service_account,
+            max_workers=settings.dataflow_max_workers,
+        )
+    env = {"STORAGE_EMULATOR_HOST": settings.storage_emulator_host}
+    return SubprocessLauncher(Path(settings.home) / "tmp", env=env)
 
 
 @functools.cache

@@ -108,7 +108,7 @@ def merge_effect_sql(spec: MergeSpec, columns: Sequence[str]) -> str:
         flag = _q(spec.deleted_flag)
         deleted = (
             f"COUNTIF(COALESCE(s.{flag}, FALSE) AND ({inserting} OR "
-            f"({replaces} AND NOT COALESCE(t.{flag}, FALSE))))"
+            f"(t.{key} IS NOT NULL AND {replaces} AND NOT COALESCE(t.{flag}, FALSE))))"
         )
     else:
         deleted = "0"
