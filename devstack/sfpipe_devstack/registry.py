@@ -29,6 +29,9 @@ class ServiceSpec:
     health_path: str = "/healthz"
     """Path that answers 200 once the service is ready."""
 
+    scheme: str = "http"
+    """`https` for a service that only speaks TLS (the simulator, as Salesforce clients require)."""
+
     extra_port_settings: tuple[str, ...] = field(default_factory=tuple)
     """Other ports the service opens (checked for being free before it starts)."""
 
@@ -51,7 +54,9 @@ class ServiceSpec:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("simulator", "sfpipe_simulator", "simulator_port", extra_port_settings=("simulator_grpc_port",)),
+    ServiceSpec(
+        "simulator", "sfpipe_simulator", "simulator_port", extra_port_settings=("simulator_grpc_port",), scheme="https"
+    ),
     ServiceSpec("extractor", "sfpipe_extractor", "extractor_port"),
     ServiceSpec("loader", "sfpipe_loader", "loader_port"),
     ServiceSpec("transform", "sfpipe_transform", "transform_port"),

@@ -202,7 +202,7 @@ class Devstack:
         ]
         for spec in runnable_services(tuple(self.services)):
             port = spec.port(s)
-            url = f"http://{host}:{port}{spec.health_path}"
+            url = f"{spec.scheme}://{host}:{port}{spec.health_path}"
             found.append(
                 Component(
                     spec.name,

@@ -14,12 +14,16 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from sfpipe.adapters.factory import WAREHOUSE_URL_FILE
 from sfpipe.adapters.warehouse.duckdb.server import WarehouseServer
 from sfpipe.config import Settings, get_settings
 from sfpipe.logging import setup_logging
 
 log = logging.getLogger(__name__)
+
+WAREHOUSE_URL_FILE = "warehouse.url"
+"""Same name as ``sfpipe.adapters.factory.WAREHOUSE_URL_FILE`` (a test holds them equal); not
+imported from there because the factory pulls in every Google client, which doubles this
+process's start-up time."""
 
 
 def url_file(settings: Settings) -> Path:
