@@ -280,6 +280,49 @@ class Settings(BaseSettings):
     transform_timeout_seconds: int = Field(3600, gt=0)
     """How long the transform follows a Dataform workflow invocation before giving up (then retried)."""
 
+    # change data capture
+    sf_pubsub_endpoint: str = "127.0.0.1:8301"
+    """`host:port` of the Salesforce Pub/Sub API (`api.pubsub.salesforce.com:7443`; locally the simulator's)."""
+
+    sf_pubsub_channel: Literal["tls", "insecure", "local"] = "tls"
+    """gRPC channel to the Pub/Sub API: `tls` (verified as `SFPIPE_SF_VERIFY_TLS` says), `insecure` or `local`."""
+
+    cdc_topic: str = "/data/ChangeEvents"
+    """Change event channel the cdc-publisher subscribes to: `/data/ChangeEvents` or `/data/<Object>ChangeEvent`."""
+
+    cdc_start: Literal["latest", "earliest"] = "latest"
+    """Where the cdc-publisher starts when there is no checkpoint yet (later starts resume from the checkpoint)."""
+
+    cdc_fetch_size: int = Field(100, ge=1, le=100)
+    """Events the cdc-publisher keeps requested on its Subscribe stream (Salesforce allows at most 100)."""
+
+    cdc_publish_batch: int = Field(1000, ge=1, le=1000)
+    """Most change messages in one publish request to the `sfpipe-cdc` topic."""
+
+    cdc_checkpoint_seconds: float = Field(1.0, ge=0, le=3600)
+    """Least time between two checkpoint writes; each covers only changes Pub/Sub has acknowledged."""
+
+    cdc_stream_subscription: str = "cdc-stream"
+    """Subscription of the `sfpipe-cdc` topic that the CDC stream into the raw layer pulls from."""
+
+    cdc_stream_port: int = Field(8355, ge=1, le=65535)
+    """Port of the local CDC stream's health and metrics endpoint (`sfpipe cdc stream`)."""
+
+    cdc_stream_max_batch: int = Field(5_000, ge=1, le=100_000)
+    """Most change messages the CDC stream applies to the raw layer in one transaction."""
+
+    cdc_stream_max_wait_seconds: float = Field(0.2, ge=0, le=60)
+    """Longest a change waits in the CDC stream's buffer before its micro-batch is applied."""
+
+    simulator_pubsub_keepalive_seconds: float = Field(5.0, gt=0, le=270)
+    """Seconds a quiet Subscribe stream of the simulator waits before an empty keepalive (Salesforce: within 270)."""
+
+    simulator_pubsub_gap_every: int = Field(0, ge=0)
+    """Deliver every Nth change event as its GAP_ event (header only), to exercise gap handling; 0 = never."""
+
+    simulator_pubsub_overflow_every: int = Field(0, ge=0)
+    """Deliver every Nth change event as a GAP_OVERFLOW event of its object; 0 = never."""
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
