@@ -166,9 +166,14 @@ class QueryCursors:
         return self._page(cursor, 0)
 
     def _add(self, cursor: Cursor) -> None:
-        dropped: list[Cursor] = []
         with self._lock:
             self._cursors[cursor.cursor_id] = cursor
+        self.expire_idle()
+
+    def expire_idle(self) -> int:
+        """Drop cursors idle for 15 minutes, and the oldest beyond the cap; returns how many."""
+        dropped: list[Cursor] = []
+        with self._lock:
             now = time.monotonic()
             for key in list(self._cursors):
                 old = self._cursors[key]
@@ -176,6 +181,7 @@ class QueryCursors:
                     dropped.append(self._cursors.pop(key))
         for old in dropped:
             old.close()
+        return len(dropped)
 
     def _page(self, cursor: Cursor, offset: int) -> Page:
         stop = min(offset + cursor.batch_size, cursor.total)

@@ -468,7 +468,7 @@ def update(tx: Tx, obj: ObjectDef, record_id: str, values: dict[str, Any], *, tr
     if missing:
         raise ApiError(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing)
     changes = {k: v for k, v in record.items() if old.get(k) != v}
-    changed = tx.update(obj, record_id, changes)
+    changed = tx.update(obj, record_id, changes, current=old)
     if obj.name == "Opportunity" and set(changed) & set(HISTORY_TRACKED):
         _history(tx, record, old)
     if obj.name == "OpportunityLineItem" and {"Quantity", "UnitPrice", "TotalPrice"} & set(changed):

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MEMORY_STORE_MAX_SCALE = 200_000
+HOUSEKEEPING_SECONDS = 60.0
 DEFAULT_API_VERSION = "62.0"
 
 
@@ -280,6 +281,7 @@ class Simulator(_ClientHelpers):
         self.url = ""
         self.ca_file = None
         self.port = 0
+        self._stopping = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -330,6 +332,8 @@ class Simulator(_ClientHelpers):
         self._thread.start()
         if rt.activity is not None and c.activity_rate > 0:
             rt.activity.start(c.activity_rate)
+        self._housekeeping = threading.Thread(target=self._housekeep, name="sfpipe-housekeeping", daemon=True)
+        self._housekeeping.start()
         log.info("simulator serving org %s at %s", plan.org_id, self.url)
         return self
 
@@ -345,6 +349,18 @@ class Simulator(_ClientHelpers):
             seed = self.config.activity_seed if self.config.activity_seed is not None else self.config.seed
             rt.activity = activity.ActivityEngine(rt, seed)
 
+    def _housekeep(self) -> None:
+        """Drop change-log entries past their retention and idle cursors, once a minute."""
+        while not self._stopping.wait(HOUSEKEEPING_SECONDS):
+            rt = self.runtime
+            if rt is None:
+                return
+            try:
+                rt.store.changes.purge(rt.clock.now())
+                rt.cursors.expire_idle()
+            except Exception:
+                log.exception("housekeeping failed")
+
     @staticmethod
     def _identity(store: OrgStore, plan: OrgPlan) -> Identity:
         with store.reader() as cur:
@@ -354,6 +370,7 @@ class Simulator(_ClientHelpers):
 
     def stop(self) -> None:
         """Stop serving and release everything (store, cursors, temporary folders)."""
+        self._stopping.set()
         rt = self.runtime
         if rt is not None and rt.activity is not None:
             rt.activity.stop()

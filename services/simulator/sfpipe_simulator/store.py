@@ -298,9 +298,13 @@ class Tx:
         present = {c: row[c] for c in cols if row[c] is not None}
         self.events.append(_PendingEvent(obj.name, "CREATE", row["Id"], sorted(present), [], present))
 
-    def update(self, obj: ObjectDef, record_id: str, changes: dict[str, Any], *, event: bool = True) -> list[str]:
-        """Set fields that differ from their stored values; log an UPDATE with what changed."""
-        current = self.fetch(obj, record_id)
+    def update(self, obj: ObjectDef, record_id: str, changes: dict[str, Any], *, event: bool = True,
+               current: dict[str, Any] | None = None) -> list[str]:  # fmt: skip
+        """Set fields that differ from their stored values; log an UPDATE with what changed.
+
+        ``current`` (the stored row, when the caller already read it in this transaction) saves a read.
+        """
+        current = current if current is not None else self.fetch(obj, record_id)
         if current is None:
             msg = f"{obj.name} {record_id} does not exist"
             raise KeyError(msg)
@@ -409,6 +413,11 @@ class OrgStore:
             self._numbers[name] = self._numbers.get(name, 0) + 1
             return self._numbers[name]
 
+    def peek_number(self, name: str) -> int:
+        """The highest record number of an object allocated so far."""
+        with self._counter_lock:
+            return self._numbers.get(name, 0)
+
     def close(self) -> None:
         """Close the database."""
         with contextlib.suppress(duckdb.Error):
@@ -459,8 +468,9 @@ class OrgStore:
                 (replay, tx.commit_number, transaction_key, seq, ts, ev.entity, ev.change_type, tx.origin,
                  tx.user_id, [ev.record_id], ev.changed, ev.nulled, [], payload)
             )  # fmt: skip
-        placeholders = ", ".join("?" for _ in range(14))
-        tx.cursor.executemany(f"INSERT INTO {CHANGES_TABLE} VALUES ({placeholders})", rows)
+        row_marks = "(" + ", ".join("?" for _ in range(14)) + ")"
+        tx.cursor.execute(f"INSERT INTO {CHANGES_TABLE} VALUES {', '.join(row_marks for _ in rows)}",
+                          [value for row in rows for value in row])  # fmt: skip
         return replay
 
     # ------------------------------------------------------------------ reads used by the API
