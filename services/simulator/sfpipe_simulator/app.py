@@ -34,6 +34,8 @@ from sfpipe_simulator.store import json_value
 log = logging.getLogger(__name__)
 
 JSON = "application/json;charset=UTF-8"
+SUBREQUEST = "sfpipe.subrequest"
+BATCH_LIMIT = 25
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 MAX_BODY = 64 * 1024 * 1024
 _UNSET = object()
@@ -100,11 +102,17 @@ data = Blueprint("data", __name__, url_prefix="/services/data/<version>")
 
 @data.url_value_preprocessor
 def data_api_preprocess(endpoint: str | None, values: dict[str, Any] | None) -> None:
-    """Version, session, injected faults, daily limit — in that order, before any data API route."""
+    """Version, session, injected faults, daily limit — in that order, before any data API route.
+
+    Subrequests of a composite batch skip faults and the limit: the batch counted as one call.
+    """
     rt = runtime()
     g.version = parse_version(str((values or {}).pop("version", "")))
     token = bearer_token()
     session = rt.auth.check(token)
+    if request.environ.get(SUBREQUEST):
+        g.session = session
+        return
     fate = rt.faults.next_fate()
     if fate.delay_seconds:
         time.sleep(fate.delay_seconds)
@@ -319,6 +327,56 @@ def changed_records(obj: ObjectDef, which: str) -> Response:
     if which == "updated":
         return json_response(updated_records(runtime(), obj, start, end))
     return json_response(deleted_records(runtime(), obj, start, end))
+
+
+@data.post("/composite/batch")
+def composite_batch() -> Response:
+    """Up to 25 independent subrequests in one call, each in its own transaction."""
+    from flask import current_app
+
+    body = read_json()
+    if not isinstance(body, dict) or not isinstance(body.get("batchRequests"), list):
+        raise ApiError(400, "JSON_PARSER_ERROR", "The body must be an object with a batchRequests array")
+    requests_ = body["batchRequests"]
+    if not requests_ or len(requests_) > BATCH_LIMIT:
+        raise ApiError(400, "INVALID_BATCH_REQUEST", f"A batch holds between 1 and {BATCH_LIMIT} subrequests")
+    halt = bool(body.get("haltOnError", False))
+    client = current_app.test_client()
+    auth = {"Authorization": request.headers.get("Authorization", "")}
+    results: list[dict[str, Any]] = []
+    halted = False
+    for entry in requests_:
+        if halted:
+            results.append({"statusCode": 412, "result": [{"errorCode": "BATCH_PROCESSING_HALTED",
+                                                           "message": "Batch processing halted per request"}]})
+            continue
+        results.append(_subrequest(client, entry, auth))
+        halted = halt and results[-1]["statusCode"] >= 400
+    has_errors = any(r["statusCode"] >= 400 for r in results)
+    return json_response({"hasErrors": has_errors, "results": results})
+
+
+def _subrequest(client: Any, entry: Any, auth: dict[str, str]) -> dict[str, Any]:
+    if not isinstance(entry, dict) or not isinstance(entry.get("url"), str) or not isinstance(entry.get("method"), str):
+        return {"statusCode": 400, "result": ApiError(400, "INVALID_BATCH_REQUEST",
+                                                      "Each subrequest needs a method and a url").body()}
+    method = entry["method"].upper()
+    url = entry["url"]
+    path = url if url.startswith("/services/data/") else "/services/data/" + url.lstrip("/")
+    if method not in {"GET", "POST", "PATCH", "DELETE", "HEAD"} or not path.startswith("/services/data/v"):
+        return {"statusCode": 400, "result": ApiError(400, "INVALID_BATCH_REQUEST",
+                                                      f"Unsupported subrequest: {method} {url}").body()}
+    kwargs: dict[str, Any] = {"headers": auth, "environ_overrides": {SUBREQUEST: True}}
+    if "richInput" in entry:
+        kwargs["json"] = entry["richInput"]
+    response = client.open(path, method=method, **kwargs)
+    payload: Any = None
+    if response.data:
+        try:
+            payload = json.loads(response.data)
+        except ValueError:
+            payload = response.get_data(as_text=True)
+    return {"statusCode": response.status_code, "result": payload}
 
 
 # --------------------------------------------------------------------------- OAuth and SOAP
