@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from sfpipe.adapters.factory import WAREHOUSE_URL_FILE
 from sfpipe.config import Settings
 from sfpipe.errors import SfpipeError
 from sfpipe.topology import LAKE_NOTIFICATIONS_TOPIC, MANIFEST_PREFIX, Topology, load_topology
 from sfpipe_devstack import emulators, procs
 from sfpipe_devstack.emulators import StartError
 from sfpipe_devstack.registry import SERVICES, ServiceSpec, push_endpoint, runnable_services
+from sfpipe_devstack.warehouse_server import WAREHOUSE_URL_FILE
 
 log = logging.getLogger(__name__)
 
@@ -410,7 +410,7 @@ class Devstack:
         store.ensure_bucket(self.settings.state_bucket, versioned=True)
         return [self.settings.lake_bucket, f"{self.settings.state_bucket} (versioned)"]
 
-    def down(self, *, timeout: float = 3.0) -> DownReport:
+    def down(self, *, timeout: float = 2.5) -> DownReport:
         """Stop exactly the processes the pid files name; services first, then the rest."""
         began = time.monotonic()
         report = DownReport()

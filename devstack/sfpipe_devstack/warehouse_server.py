@@ -14,7 +14,6 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from sfpipe.adapters.warehouse.duckdb.server import WarehouseServer
 from sfpipe.config import Settings, get_settings
 from sfpipe.logging import setup_logging
 
@@ -23,7 +22,7 @@ log = logging.getLogger(__name__)
 WAREHOUSE_URL_FILE = "warehouse.url"
 """Same name as ``sfpipe.adapters.factory.WAREHOUSE_URL_FILE`` (a test holds them equal); not
 imported from there because the factory pulls in every Google client, which doubles this
-process's start-up time."""
+process's start-up time (and ``sfpipe down``'s, which reads it)."""
 
 
 def url_file(settings: Settings) -> Path:
@@ -33,6 +32,8 @@ def url_file(settings: Settings) -> Path:
 
 def run(settings: Settings, stop: threading.Event | None = None) -> None:
     """Serve until ``stop`` is set (or a termination signal arrives, when run as a program)."""
+    from sfpipe.adapters.warehouse.duckdb.server import WarehouseServer
+
     stop = stop or threading.Event()
     location = f"grpc://{settings.host}:{settings.warehouse_port}"
     server = WarehouseServer(settings.warehouse_file, location)
