@@ -3,7 +3,7 @@
 DuckDB lets one process open a file for writing. A single process (a CLI command, a
 test) opens it directly (:class:`EmbeddedSession`); when several services run at once
 the warehouse server owns the file and every service talks to it over Arrow Flight
-(:class:`FlightSession`). See docs/adr/0002-local-warehouse-server.md.
+(:class:`FlightSession`). See docs/adr/0011-local-warehouse-server.md.
 """
 
 from __future__ import annotations
