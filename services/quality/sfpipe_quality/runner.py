@@ -17,7 +17,7 @@ from sfpipe import lake
 from sfpipe.adapters.storage import ObjectStore
 from sfpipe.adapters.warehouse.base import TableRef, Warehouse
 from sfpipe.config import Settings
-from sfpipe.errors import NotFoundError, SfpipeError
+from sfpipe.errors import NotFoundError, SfpipeError, TerminalError
 from sfpipe.events import FailingExpectation, SuiteResult
 from sfpipe_quality import suites as suite_registry
 from sfpipe_quality.datasource import connection_for
@@ -146,16 +146,7 @@ class QualityChecker:
             if source is None:
                 source_error = source_error or "no source configured"
             else:
-                try:
-                    for rules in raw.OBJECTS:
-                        if raw_table(rules.name) in catalog.columns:
-                            window = windows.get(rules.name)
-                            counts[rules.name] = source.count(
-                                rules.name, created_before=window.window_to if window else None
-                            )
-                except (SfpipeError, OSError) as exc:
-                    source_error = f"{type(exc).__name__}: {exc}"
-                    counts = {}
+                counts, source_error = self._count(source, catalog, windows)
         if source is not None and hasattr(source, "close"):
             source.close()
         return RunFacts(
@@ -167,6 +158,28 @@ class QualityChecker:
             source_error=source_error,
             tolerance=self.settings.quality_reconcile_tolerance,
         )
+
+    @staticmethod
+    def _count(source: Source, catalog: Catalog, windows: dict[str, ObjectWindow]) -> tuple[dict[str, int], str | None]:
+        """The source's count of each object the raw layer has.
+
+        An object the source refuses (a terminal error) is left out and named; an
+        unreachable source (a transient error) stops the counting, since every other
+        object would wait for the same retries.
+        """
+        counts: dict[str, int] = {}
+        errors: list[str] = []
+        for rules in raw.OBJECTS:
+            if raw_table(rules.name) not in catalog.columns:
+                continue
+            window = windows.get(rules.name)
+            try:
+                counts[rules.name] = source.count(rules.name, created_before=window.window_to if window else None)
+            except TerminalError as exc:
+                errors.append(f"{rules.name}: {type(exc).__name__}: {exc}")
+            except (SfpipeError, OSError) as exc:
+                return {}, f"{type(exc).__name__}: {exc}"
+        return counts, "; ".join(errors) or None
 
     def plan(self, run_id: str, chosen: Sequence[str]) -> tuple[list[Suite], RunFacts, list[str]]:
         """The suites restricted to what this warehouse has, the run's facts, and notes on what was skipped."""
