@@ -191,6 +191,10 @@ class CdcChange(RunData):
     transaction_key: str
     sequence_number: int = 0
     replay_id: str | None = None
+    commit_user: str | None = None
+    """The user whose transaction made the change (``LastModifiedById`` of a delete)."""
+    field_types: dict[str, str] = Field(default_factory=dict)
+    """Salesforce type of each field in ``values`` (from the event schema), to type new columns."""
 
 
 class ReconcileAlert(RunData):
