@@ -310,7 +310,12 @@ def _is_terminal(exc: BaseException) -> bool:
 def run(argv: Sequence[str] | None = None, started: float | None = None) -> dict[str, float]:
     """Build and run the pipeline; on a local runner, wait and return the timings."""
     started = started or time.monotonic()
-    options = PipelineOptions(list(argv) if argv is not None else sys.argv[1:])
+    args = list(argv) if argv is not None else sys.argv[1:]
+    image = os.environ.get("SFPIPE_BEAM_IMAGE")
+    if image and not any(a.startswith("--sdk_container_image") for a in args):
+        # the Flex Template image is the workers' SDK container too (beam/Dockerfile)
+        args.append(f"--sdk_container_image={image}")
+    options = PipelineOptions(args)
     load = options.view_as(LoadOptions)
     try:
         manifest = parse_manifest(files.read_bytes(load.manifest, load.manifest_generation or None), load.manifest)

@@ -1,0 +1,314 @@
+"""Applying folded changes to the raw layer through the warehouse adapter, column by column.
+
+A CDC UPDATE carries only the columns it changed, so a row of ``sfpipe_raw.<object>`` can hold
+columns from different versions. Each column is last-writer-wins: the version that last set it
+is kept in ``sfpipe_ops.cdc_field_versions`` (one row per record and column, ``*`` for a
+full-row change or a batch load), and a patch sets a column only when its version is newer than
+that column's, the record's last full row, and a batch load that has since replaced the row.
+That makes the result independent of delivery order and of duplicates; the row's own
+``(_version, _commit_number)`` stays the newest change applied, as DESIGN.md §7 orders rows.
+
+One batch is one transaction per call (every object of the batch): capture the versions of rows
+a batch load wrote, compute which columns each patch may set, MERGE, record the column versions,
+log the new versions in ``<object>__changes``. The SQL is BigQuery's, written once, and constant
+for an object and its columns, so the DuckDB backend transpiles it once.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from sfpipe.adapters.warehouse.base import TableRef, Warehouse, check_name
+from sfpipe.ops import CDC_LAG, OPS, ensure_ops_tables, sql_literal
+from sfpipe.raw import METADATA as RAW_METADATA
+from sfpipe.raw import RAW_DATASET, RawLayer, SchemaPlan, changes_ref, raw_ref, table_name
+from sfpipe_beam.cdc.changes import TIMESTAMP, Change, Patch, column_types, fold, patch_table, version_table
+
+log = logging.getLogger(__name__)
+
+FIELD_VERSIONS = TableRef(OPS, "cdc_field_versions")
+FIELD_VERSIONS_SCHEMA = pa.schema(
+    [
+        ("entity", pa.string()),
+        ("Id", pa.string()),
+        ("field", pa.string()),
+        ("_version", TIMESTAMP),
+        ("_commit_number", pa.int64()),
+        ("_sequence", pa.int64()),
+    ]
+)
+SOURCE_FILE = "pubsub://sfpipe-cdc"
+_ORDER = ("_version", "_commit_number", "_sequence")
+_NAME_PARTS = ("FirstName", "LastName")
+
+
+def _q(name: str) -> str:
+    return f"`{check_name(name, 'column')}`"
+
+
+def newer(a: str, b: str, columns: Sequence[str] = _ORDER) -> str:
+    """``a`` is strictly newer than ``b`` by the version columns; a missing ``b`` is older than anything."""
+    terms = []
+    for i, col in enumerate(columns):
+        equal = [f"{a}.{_q(prev)} = {b}.{_q(prev)}" for prev in columns[:i]]
+        terms.append("(" + " AND ".join([*equal, f"{a}.{_q(col)} > {b}.{_q(col)}"]) + ")")
+    return f"({b}.{_q(columns[0])} IS NULL OR {' OR '.join(terms)})"
+
+
+@dataclass
+class ApplyResult:
+    """What one batch did."""
+
+    changes: int = 0
+    records: int = 0
+    applied_records: int = 0
+    objects: dict[str, int] = field(default_factory=dict)
+    lag_ms: list[float] = field(default_factory=list)
+    applied_at: datetime | None = None
+
+
+class CdcApplier:
+    """Writes batches of changes into one warehouse's raw layer."""
+
+    def __init__(self, warehouse: Warehouse, *, instance: str | None = None, record_lag: bool = True) -> None:
+        self.wh = warehouse
+        self.raw = RawLayer(warehouse)
+        self.instance = instance or secrets.token_hex(4)
+        self.record_lag = record_lag
+        self._ready = False
+
+    def _stage(self, kind: str, entity: str) -> TableRef:
+        return TableRef(RAW_DATASET, f"_cdc_{kind}_{table_name(entity)}_{self.instance}")
+
+    def _temp(self, kind: str, entity: str) -> str:
+        return check_name(f"_cdc_{kind}_{table_name(entity)}_{self.instance}", "table")
+
+    def ensure(self) -> None:
+        """The ops tables (lag, column versions) and the raw dataset."""
+        if self._ready:
+            return
+        ensure_ops_tables(self.wh)
+        self.wh.create_table(FIELD_VERSIONS, FIELD_VERSIONS_SCHEMA, cluster_by=["entity", "Id"])
+        self.wh.ensure_dataset(RAW_DATASET)
+        self._ready = True
+
+    # ------------------------------------------------------------------ one batch
+
+    def apply(self, changes: Iterable[Change], *, run_id: str) -> ApplyResult:
+        """Apply a batch (any order, duplicates allowed) in one transaction; returns what it did."""
+        self.ensure()
+        items = list(changes)
+        result = ApplyResult(changes=len(items))
+        if not items:
+            return result
+        patches = fold(items)
+        result.records = len(patches)
+        by_entity: dict[str, list[Patch]] = defaultdict(list)
+        for (entity, _), patch in patches.items():
+            by_entity[entity].append(patch)
+        types_seen: dict[str, dict[str, str]] = defaultdict(dict)
+        for change in items:
+            types_seen[change.entity].update(change.field_types)
+        ingested_at = datetime.now(UTC)
+        statements: list[str] = []
+        staged: list[TableRef] = []
+        try:
+            for entity, plist in sorted(by_entity.items()):
+                statements += self._prepare(entity, plist, types_seen[entity], run_id, ingested_at, staged)
+                result.objects[entity] = len(plist)
+            self.wh.execute(statements)
+        finally:
+            for ref in staged:
+                self.wh.drop_table(ref)
+        result.applied_at = datetime.now(UTC)
+        seen: set[str] = set()
+        lag_rows = []
+        for change in items:
+            key = change.event_id or f"{change.entity}:{change.record_id}:{change.version}"
+            if key in seen:
+                continue
+            seen.add(key)
+            lag = (result.applied_at - change.commit_timestamp).total_seconds() * 1000.0
+            result.lag_ms.append(lag)
+            lag_rows.append((change.entity, change.record_id, change.commit_timestamp, lag))
+        if self.record_lag and lag_rows:
+            self.wh.load_arrow(CDC_LAG, _lag_table(lag_rows, result.applied_at))
+        return result
+
+    def _prepare(
+        self,
+        entity: str,
+        patches: Sequence[Patch],
+        field_types: Mapping[str, str],
+        run_id: str,
+        ingested_at: datetime,
+        staged: list[TableRef],
+    ) -> list[str]:
+        """Stage one object's patches and versions; its schema change runs now, its SQL is returned."""
+        existing = self.wh.table_schema(raw_ref(entity))
+        names = ["Id", *sorted({n for p in patches for n in p.values} - {"Id"})]
+        types = column_types(names, existing, field_types)
+        salesforce = pa.schema([pa.field(n, types[n]) for n in names if not n.startswith("_")])
+        plan, ddl = self.raw.plan(entity, salesforce, declared={f.name: f.type for f in salesforce})
+        if ddl:
+            self.wh.execute(ddl)
+        table = patch_table(patches, types)
+        rows = table.num_rows
+        table = table.append_column(pa.field("_run_id", pa.string()), pa.array([run_id] * rows, pa.string()))
+        table = table.append_column(pa.field("_ingested_at", TIMESTAMP), pa.array([ingested_at] * rows, TIMESTAMP))
+        patch_ref, version_ref = self._stage("patch", entity), self._stage("fv", entity)
+        staged += [patch_ref, version_ref]
+        self.wh.load_arrow(patch_ref, table, replace=True)
+        self.wh.load_arrow(version_ref, version_table(patches), replace=True)
+        return self.statements(entity, plan, [n for n in names if n != "Id"], patch_ref, version_ref)
+
+    # ------------------------------------------------------------------ SQL
+
+    def statements(
+        self, entity: str, plan: SchemaPlan, columns: Sequence[str], patch: TableRef, versions: TableRef
+    ) -> list[str]:
+        """The transaction's statements for one object (BigQuery SQL)."""
+        raw, log_table, state = raw_ref(entity).sql, changes_ref(entity).sql, FIELD_VERSIONS.sql
+        ent = sql_literal(entity)
+        eff, keep, src = self._temp("eff", entity), self._temp("keep", entity), self._temp("src", entity)
+        state_cols = "entity, `Id`, field, `_version`, `_commit_number`, `_sequence`"
+        state_vals = "s.entity, s.`Id`, s.field, s.`_version`, s.`_commit_number`, s.`_sequence`"
+        state_set = "`_version` = s.`_version`, `_commit_number` = s.`_commit_number`, `_sequence` = s.`_sequence`"
+        capture = (
+            f"MERGE {state} AS t\n"
+            f"USING (SELECT {ent} AS entity, r.`Id`, '*' AS field, r.`_version`, r.`_commit_number`, 0 AS `_sequence`\n"
+            f"  FROM {raw} AS r\n"
+            f"  WHERE r.`_source` = 'batch' AND r.`_version` IS NOT NULL AND r.`Id` IN (SELECT `Id` FROM {patch.sql})"
+            f") AS s\n"
+            f"ON t.entity = s.entity AND t.`Id` = s.`Id` AND t.field = s.field\n"
+            f"WHEN MATCHED AND {newer('s', 't')} THEN UPDATE SET {state_set}\n"
+            f"WHEN NOT MATCHED THEN INSERT ({state_cols}) VALUES ({state_vals})"
+        )
+        effective = (
+            f"CREATE TEMP TABLE {eff} AS\n"
+            f"SELECT b.`Id`, b.field, b.`_version`, b.`_commit_number`, b.`_sequence`\n"
+            f"FROM {versions.sql} AS b\n"
+            f"LEFT JOIN (SELECT * FROM {state} WHERE entity = {ent} AND field <> '*') AS f\n"
+            f"  ON f.`Id` = b.`Id` AND f.field = b.field\n"
+            f"LEFT JOIN (SELECT * FROM {state} WHERE entity = {ent} AND field = '*') AS a ON a.`Id` = b.`Id`\n"
+            f"WHERE {newer('b', 'f')} AND {newer('b', 'a')}"
+        )
+        protected = (
+            f"CREATE TEMP TABLE {keep} AS\n"
+            f"SELECT e.`Id`, STRING_AGG(f.field, ',') AS keep\n"
+            f"FROM {eff} AS e\n"
+            f"JOIN {state} AS f ON f.entity = {ent} AND f.`Id` = e.`Id` AND f.field <> '*'\n"
+            f"WHERE e.field = '*' AND {newer('f', 'e')}\n"
+            f"GROUP BY e.`Id`"
+        )
+        source = (
+            f"CREATE TEMP TABLE {src} AS\n"
+            f"SELECT p.*, CONCAT(',', COALESCE(x.eff, ''), ',') AS `_eff`, x.star AS `_star`,\n"
+            f"  CONCAT(',', COALESCE(k.keep, ''), ',') AS `_keep`\n"
+            f"FROM {patch.sql} AS p\n"
+            f"JOIN (SELECT `Id`, STRING_AGG(IF(field = '*', NULL, field), ',') AS eff,\n"
+            f"  LOGICAL_OR(field = '*') AS star FROM {eff} GROUP BY `Id`) AS x ON x.`Id` = p.`Id`\n"
+            f"LEFT JOIN {keep} AS k ON k.`Id` = p.`Id`"
+        )
+        merge = self._merge_sql(raw, src, plan, columns)
+        record = (
+            f"MERGE {state} AS t\n"
+            f"USING (SELECT {ent} AS entity, `Id`, field, `_version`, `_commit_number`, `_sequence` FROM {eff}) AS s\n"
+            f"ON t.entity = s.entity AND t.`Id` = s.`Id` AND t.field = s.field\n"
+            f"WHEN MATCHED THEN UPDATE SET {state_set}\n"
+            f"WHEN NOT MATCHED THEN INSERT ({state_cols}) VALUES ({state_vals})"
+        )
+        compact = (
+            f"DELETE FROM {state} AS f WHERE f.entity = {ent} AND f.field <> '*' AND EXISTS (\n"
+            f"  SELECT 1 FROM {eff} AS e WHERE e.field = '*' AND e.`Id` = f.`Id` AND {newer('e', 'f')})"
+        )
+        logged = [f.name for f in plan.fields] + RAW_METADATA.names
+        log_cols = ", ".join(_q(c) for c in logged)
+        history = (
+            f"INSERT INTO {log_table} ({log_cols}, `_source_file`)\n"
+            f"SELECT {log_cols}, {sql_literal(SOURCE_FILE)} FROM {raw} WHERE `Id` IN (SELECT `Id` FROM {src})"
+        )
+        drops = [f"DROP TABLE {name}" for name in (src, keep, eff)]
+        return [capture, effective, protected, source, merge, record, compact, history, *drops]
+
+    @staticmethod
+    def _merge_sql(raw: str, src: str, plan: SchemaPlan, columns: Sequence[str]) -> str:
+        types = plan.types
+
+        def sets(name: str) -> str:
+            mark = sql_literal(f",{name},")
+            return f"(STRPOS(s.`_eff`, {mark}) > 0 OR (s.`_star` AND STRPOS(s.`_keep`, {mark}) = 0))"
+
+        def value(name: str) -> str:
+            if name in plan.casts:
+                from sfpipe.adapters.warehouse.schema import bigquery_type
+
+                return f"CAST(s.{_q(name)} AS {bigquery_type(types[name])})"
+            return f"s.{_q(name)}"
+
+        salesforce = [c for c in columns if not c.startswith("_")]
+        updates = [f"{_q(c)} = IF({sets(c)}, {value(c)}, t.{_q(c)})" for c in salesforce]
+        inserts = {c: value(c) for c in salesforce}
+        if "IsDeleted" in inserts:
+            inserts["IsDeleted"] = f"COALESCE({value('IsDeleted')}, FALSE)"
+        person = all(n in types for n in (*_NAME_PARTS, "Name"))
+        if person and any(n in salesforce for n in _NAME_PARTS):
+
+            def part(n: str, new: bool) -> str:
+                if n not in salesforce:
+                    return f"t.{_q(n)}" if not new else "CAST(NULL AS STRING)"
+                return f"IF({sets(n)}, {value(n)}, t.{_q(n)})" if not new else value(n)
+
+            def full(new: bool) -> str:
+                first, last = part("FirstName", new), part("LastName", new)
+                return f"NULLIF(TRIM(CONCAT(COALESCE({first}, ''), ' ', COALESCE({last}, ''))), '')"
+
+            changed = " OR ".join(sets(n) for n in _NAME_PARTS if n in salesforce)
+            own = f"IF({sets('Name')}, {value('Name')}, " if "Name" in salesforce else "("
+            updates = [u for u in updates if not u.startswith("`Name` =")]
+            updates.append(f"`Name` = {own}IF({changed}, {full(False)}, t.`Name`))")
+            inserts["Name"] = f"COALESCE({value('Name')}, {full(True)})" if "Name" in salesforce else full(True)
+        newer_row = newer("s", "t", ("_version", "_commit_number"))
+        updates += [
+            f"`_hard_deleted` = IF({sets('_hard_deleted')}, s.`_hard_deleted`, t.`_hard_deleted`)"
+            if "_hard_deleted" in columns
+            else "`_hard_deleted` = t.`_hard_deleted`",
+            f"`_version` = IF({newer_row}, s.`_version`, t.`_version`)",
+            f"`_commit_number` = IF({newer_row}, s.`_commit_number`, t.`_commit_number`)",
+            "`_source` = 'cdc'",
+            "`_run_id` = s.`_run_id`",
+            "`_ingested_at` = s.`_ingested_at`",
+        ]
+        hard = "COALESCE(s.`_hard_deleted`, FALSE)" if "_hard_deleted" in columns else "FALSE"
+        insert_cols = ["Id", *inserts, "_hard_deleted", "_version", "_commit_number", "_source", "_run_id",
+                       "_ingested_at"]  # fmt: skip
+        insert_vals = ["s.`Id`", *inserts.values(), hard, "s.`_version`", "s.`_commit_number`", "'cdc'", "s.`_run_id`",
+                       "s.`_ingested_at`"]  # fmt: skip
+        set_sql = ",\n    ".join(updates)
+        return (
+            f"MERGE {raw} AS t\n"
+            f"USING {src} AS s\n"
+            f"ON t.`Id` = s.`Id`\n"
+            f"WHEN MATCHED THEN UPDATE SET\n    {set_sql}\n"
+            f"WHEN NOT MATCHED THEN INSERT ({', '.join(_q(c) for c in insert_cols)})\n"
+            f"  VALUES ({', '.join(insert_vals)})"
+        )
+
+
+def _lag_table(rows: Sequence[tuple[str, str, datetime, float]], applied_at: datetime) -> pa.Table:
+    return pa.table(
+        {
+            "entity": pa.array([r[0] for r in rows], pa.string()),
+            "record_id": pa.array([r[1] for r in rows], pa.string()),
+            "commit_timestamp": pa.array([r[2] for r in rows], TIMESTAMP),
+            "applied_at": pa.array([applied_at] * len(rows), TIMESTAMP),
+            "lag_ms": pa.array([r[3] for r in rows], pa.float64()),
+        }
+    )
