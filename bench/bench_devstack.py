@@ -151,79 +151,175 @@ def _emulator() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-class Arrivals:
-    """Receipt times by key, from any thread."""
+def _now() -> float:
+    """One clock for every process on the machine (CLOCK_MONOTONIC is system-wide on Linux)."""
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
 
-    def __init__(self) -> None:
-        self.at: dict[str, float] = {}
-        self.lock = threading.Lock()
 
-    def mark(self, key: str) -> None:
-        now = time.perf_counter()
-        with self.lock:
-            self.at.setdefault(key, now)
+def serve_endpoint(kind: str, port_file: str, scratch: str = "") -> None:
+    """A push endpoint in its own process, as a service runs: ``bare``, ``wrapper`` or ``ledger``.
 
-    def wait(self, count: int, timeout: float, keys: set[str] | None = None) -> None:
-        """Wait until ``count`` arrivals (of ``keys``, when given) or the timeout."""
+    It notes when each message arrived (by its ``seq`` attribute, or the event id) and
+    hands the notes back on ``GET /arrivals``.
+    """
+    import logging
+
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    arrivals: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def mark(key: str) -> None:
+        at = _now()
+        with lock:
+            arrivals.setdefault(key, at)
+
+    def report(query: str) -> bytes:
+        with lock:
+            if query.startswith("count"):
+                return json.dumps({"count": len(arrivals)}).encode()
+            return json.dumps(arrivals).encode()
+
+    if kind == "bare":
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+            if environ["REQUEST_METHOD"] == "GET":
+                start_response("200 OK", [("Content-Type", "application/json")])
+                return [report(environ.get("QUERY_STRING", ""))]
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            mark(json.loads(body)["message"]["attributes"]["seq"])
+            start_response("204 No Content", [])
+            return [b""]
+
+        wsgi: Any = app
+    else:
+        import flask
+
+        from sfpipe.adapters.warehouse.duckdb.client import DuckDBWarehouse
+        from sfpipe.adapters.warehouse.duckdb.session import EmbeddedSession
+        from sfpipe.config import load_settings
+        from sfpipe.events import CloudEvent, EventType
+        from sfpipe.service import EventService, HandlerContext, Outcome, create_app
+
+        def handler(event: CloudEvent, ctx: HandlerContext) -> Outcome:
+            mark(event.id)
+            return Outcome(200, {})
+
+        if kind == "ledger":
+            wh = DuckDBWarehouse(EmbeddedSession(Path(scratch) / "ledger.duckdb"), scratch=Path(scratch))
+
+            def warehouse() -> Any:
+                return wh
+        else:
+
+            def warehouse() -> Any:
+                raise AssertionError("the wrapper run keeps no ledger")
+
+        service = EventService(
+            "transform",
+            handler,
+            accepts=[EventType.LOAD_COMPLETED],
+            warehouse=warehouse,
+            settings=load_settings(),
+            idempotent=kind == "ledger",
+        )
+        if kind == "ledger":
+            service.warehouse  # noqa: B018 - the ops tables exist before anything is timed
+
+        def arrivals_route(app: flask.Flask) -> None:
+            @app.get("/arrivals")
+            def _arrivals() -> flask.Response:
+                return flask.Response(report(flask.request.query_string.decode()), mimetype="application/json")
+
+        wsgi = create_app(service, extra=arrivals_route)
+    server = make_server("127.0.0.1", 0, wsgi, threaded=True)
+    Path(port_file).write_text(str(server.server_port))
+    server.serve_forever()
+
+
+class Endpoint:
+    """A push endpoint process and what it received."""
+
+    def __init__(self, kind: str) -> None:
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"sfpipe-bench-{kind}-"))
+        port_file = self.scratch / "port"
+        code = (
+            "from bench.bench_devstack import serve_endpoint; "
+            f"serve_endpoint({kind!r}, {str(port_file)!r}, {str(self.scratch)!r})"
+        )
+        env = {
+            **os.environ,
+            "SFPIPE_LOG_FORMAT": "json",
+            "SFPIPE_LOG_LEVEL": "WARNING",
+            "SFPIPE_HOME": str(self.scratch),
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=Path(__file__).resolve().parents[1],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(self.scratch / "log").open("wb"),
+        )
+        deadline = time.monotonic() + 60
+        while not port_file.exists() or not port_file.read_text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                msg = f"{kind} endpoint did not start: {(self.scratch / 'log').read_text()[-2000:]}"
+                raise RuntimeError(msg)
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{port_file.read_text()}/"
+
+    def _get(self, query: str) -> Any:
+        import urllib.request
+
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(f"{self.url}arrivals?{query}", timeout=30) as response:
+            return json.loads(response.read())
+
+    def arrivals(self) -> dict[str, float]:
+        return dict(self._get("all"))
+
+    def wait(self, count: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                have = len(self.at) if keys is None else sum(1 for k in keys if k in self.at)
-            if have >= count:
-                return
-            time.sleep(0.01)
+        while self._get("count")["count"] < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def _bare_app(arrivals: Arrivals) -> Callable[..., list[bytes]]:
-    """The reference endpoint: read the push, note it, answer 204."""
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        arrivals.mark(json.loads(body)["message"]["attributes"]["seq"])
-        start_response("204 No Content", [])
-        return [b""]
-
-    return app
-
-
-def _publish_reference(publisher: Any, topic: str) -> Callable[[str], Any]:
-    def publish(seq: str) -> Any:
-        return publisher.publish(topic, b'{"run_id":"x"}', seq=seq)
-
-    return publish
-
-
-def _steady(publish: Callable[[str], Any], arrivals: Arrivals, prefix: str) -> dict[str, float]:
-    """Publish at RATE per second for STEADY_SECONDS; latency from publish call to receipt."""
+def _steady(publish: Callable[[str], Any], endpoint: Endpoint, prefix: str, before: int) -> dict[str, float]:
+    """Publish at RATE per second for STEADY_SECONDS; latency from publish call to arrival."""
     sent: dict[str, float] = {}
     futures = []
     total = RATE * STEADY_SECONDS
-    start = time.perf_counter()
+    start = _now()
     for i in range(total):
-        due = start + i / RATE
-        pause = due - time.perf_counter()
+        pause = start + i / RATE - _now()
         if pause > 0:
             time.sleep(pause)
         key = f"{prefix}-{i}"
-        sent[key] = time.perf_counter()
+        sent[key] = _now()
         futures.append(publish(key))
+    achieved = total / (_now() - start)
     for future in futures:
         future.result(timeout=60)
-    arrivals.wait(len(sent), timeout=60, keys=set(sent))
-    latencies = [arrivals.at[k] - t for k, t in sent.items() if k in arrivals.at]
+    endpoint.wait(before + total, timeout=60)
+    arrived = endpoint.arrivals()
+    latencies = [arrived[k] - t for k, t in sent.items() if k in arrived]
     return {
         "sent": len(sent),
         "received": len(latencies),
         "p50_ms": _ms(latencies, 0.5),
         "p99_ms": _ms(latencies, 0.99),
-        "achieved_rate": round(total / (time.perf_counter() - start), 1),
+        "achieved_rate": round(achieved, 1),
     }
 
 
 def _reference_throughput(result: BenchResult, project: str) -> None:
     from google.cloud import pubsub_v1
-
-    from sfpipe_devstack.testing import serve_wsgi
 
     batch = pubsub_v1.types.BatchSettings(max_messages=500, max_bytes=10_000_000, max_latency=0.05)
     publisher = pubsub_v1.PublisherClient(batch_settings=batch)
@@ -262,23 +358,25 @@ def _reference_throughput(result: BenchResult, project: str) -> None:
     except Exception:  # cancelling a streaming pull ends it with an error, by design
         pass
 
-    arrivals = Arrivals()
-    push_topic = publisher.topic_path(project, "push-throughput")
-    publisher.create_topic(name=push_topic)
-    with serve_wsgi(_bare_app(arrivals)) as url:
+    endpoint = Endpoint("bare")
+    try:
+        push_topic = publisher.topic_path(project, "push-throughput")
+        publisher.create_topic(name=push_topic)
         subscriber.create_subscription(
             request={
                 "name": subscriber.subscription_path(project, "push-throughput"),
                 "topic": push_topic,
-                "push_config": {"push_endpoint": url},
+                "push_config": {"push_endpoint": endpoint.url},
             }
         )
         futures = [publisher.publish(push_topic, payload, seq=str(i)) for i in range(PUSH_N)]
         for future in futures:
             future.result(timeout=120)
-        arrivals.wait(PUSH_N, timeout=180)
-        times = sorted(arrivals.at.values())
-        push_rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+        endpoint.wait(PUSH_N, timeout=180)
+        times = sorted(endpoint.arrivals().values())
+    finally:
+        endpoint.close()
+    push_rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
     subscriber.close()
     result.figures["emulator_publish_msgs_per_s_batches_of_500"] = round(publish_rate)
     result.figures["emulator_streaming_pull_msgs_per_s"] = round(pull_rate)
@@ -292,114 +390,78 @@ def _event_paths(result: BenchResult, project: str, host: str) -> None:
 
     from sfpipe.adapters.bus import EventPublisher
     from sfpipe.adapters.factory import publisher_client
-    from sfpipe.adapters.warehouse.duckdb.client import DuckDBWarehouse
-    from sfpipe.adapters.warehouse.duckdb.session import EmbeddedSession
     from sfpipe.config import load_settings
-    from sfpipe.events import CloudEvent, EventType, LoadCompleted, make_event
+    from sfpipe.events import EventType, LoadCompleted, make_event
     from sfpipe.ids import new_run_id
-    from sfpipe.service import EventService, HandlerContext, Outcome, create_app
     from sfpipe.topology import load_topology
-    from sfpipe_devstack.testing import serve_wsgi
 
     settings = load_settings(project=project, host=host.split(":")[0], pubsub_port=int(host.split(":")[1]))
     raw_publisher = pubsub_v1.PublisherClient()
     subscriber = pubsub_v1.SubscriberClient()
     topology = load_topology()
-    topic = raw_publisher.topic_path(project, topology.topic_for(EventType.LOAD_COMPLETED))
-    raw_publisher.create_topic(name=topic)
-    ref_topic = raw_publisher.topic_path(project, "reference")
-    raw_publisher.create_topic(name=ref_topic)
     library = EventPublisher(publisher_client(settings), project, topology)
-    run_id = new_run_id()
-    data = LoadCompleted(run_id=run_id, manifest_uri="gs://lake/salesforce/_runs/x/_manifest.json", objects={})
+    data = LoadCompleted(run_id=new_run_id(), manifest_uri="gs://lake/salesforce/_runs/x/_manifest.json", objects={})
 
-    def sfpipe_publish(seq: str) -> Any:
-        return library.publish_async(make_event(EventType.LOAD_COMPLETED, data, service="loader", event_id=seq))
-
-    ref_arrivals = Arrivals()
-    lib_arrivals = Arrivals()
-
-    def handler(event: CloudEvent, ctx: HandlerContext) -> Outcome:
-        lib_arrivals.mark(event.id)
-        return Outcome(200, {})
-
-    scratch = Path(tempfile.mkdtemp(prefix="sfpipe-bench-wh-"))
-
-    def no_warehouse() -> Any:
-        raise AssertionError("the wrapper run keeps no ledger")
-
-    wrapper = EventService(
-        "transform",
-        handler,
-        accepts=[EventType.LOAD_COMPLETED],
-        warehouse=no_warehouse,
-        settings=settings,
-        idempotent=False,
-    )
-    runs: dict[str, list[dict[str, float]]] = {"reference": [], "sfpipe": []}
-    with serve_wsgi(_bare_app(ref_arrivals)) as ref_url, serve_wsgi(create_app(wrapper)) as lib_url:
-        for name, t, url in (("ref-push", ref_topic, ref_url), ("lib-push", topic, lib_url)):
-            subscriber.create_subscription(
-                request={
-                    "name": subscriber.subscription_path(project, name),
-                    "topic": t,
-                    "push_config": {"push_endpoint": url},
-                }
-            )
-        for warm in range(200):  # JIT, connection pools, Flask's first request
-            raw_publisher.publish(ref_topic, b"{}", seq=f"warm-{warm}")
-            sfpipe_publish(f"warm-{warm}")
-        ref_arrivals.wait(200, 30)
-        lib_arrivals.wait(200, 30)
-        for round_no in range(ROUNDS):  # alternate, so drift on a shared machine hits both
-            runs["reference"].append(
-                _steady(_publish_reference(raw_publisher, ref_topic), ref_arrivals, f"r{round_no}")
-            )
-            runs["sfpipe"].append(_steady(sfpipe_publish, lib_arrivals, f"s{round_no}"))
-
-    # the idempotency ledger: one DuckDB transaction per event, on the same push path
-    ledger_wh = DuckDBWarehouse(EmbeddedSession(scratch / "ledger.duckdb"), scratch=scratch)
-    ledger_arrivals = Arrivals()
-
-    def ledger_handler(event: CloudEvent, ctx: HandlerContext) -> Outcome:
-        ledger_arrivals.mark(event.id)
-        return Outcome(200, {})
-
-    ledger = EventService(
-        "transform", ledger_handler, accepts=[EventType.LOAD_COMPLETED], warehouse=lambda: ledger_wh, settings=settings
-    )
-    ledger.warehouse  # noqa: B018 - create the ops tables before timing
-    ledger_topic = raw_publisher.topic_path(project, "ledger")
-    raw_publisher.create_topic(name=ledger_topic)
-    drain_n = 500
-    with serve_wsgi(create_app(ledger)) as url:
+    def subscribe(name: str, topic: str, url: str) -> str:
+        path = raw_publisher.topic_path(project, topic)
+        raw_publisher.create_topic(name=path)
         subscriber.create_subscription(
             request={
-                "name": subscriber.subscription_path(project, "ledger-push"),
-                "topic": ledger_topic,
+                "name": subscriber.subscription_path(project, name),
+                "topic": path,
                 "push_config": {"push_endpoint": url},
             }
         )
-        ledger_publisher = EventPublisher(publisher_client(settings), project, topology)
-        futures = [
-            ledger_publisher.publish_async(
-                make_event(EventType.LOAD_COMPLETED, data, service="loader", event_id=f"l-{i}"), topic="ledger"
-            )
-            for i in range(drain_n)
-        ]
+        return path
+
+    def reference_publish(topic: str) -> Callable[[str], Any]:
+        def publish(seq: str) -> Any:
+            return raw_publisher.publish(topic, b'{"run_id":"x"}', seq=seq)
+
+        return publish
+
+    def library_publish(topic: str | None = None) -> Callable[[str], Any]:
+        def publish(seq: str) -> Any:
+            event = make_event(EventType.LOAD_COMPLETED, data, service="loader", event_id=seq)
+            return library.publish_async(event, topic=topic)
+
+        return publish
+
+    bare, wrapper, ledger = Endpoint("bare"), Endpoint("wrapper"), Endpoint("ledger")
+    runs: dict[str, list[dict[str, float]]] = {"reference": [], "sfpipe": []}
+    try:
+        ref_topic = subscribe("reference-push", "reference", bare.url)
+        subscribe("transform", topology.topic_for(EventType.LOAD_COMPLETED), wrapper.url)
+        warm = 200  # JIT, connection pools, Flask's first requests
+        for i in range(warm):
+            reference_publish(ref_topic)(f"warm-{i}")
+            library_publish()(f"warm-{i}")
+        bare.wait(warm, 30)
+        wrapper.wait(warm, 30)
+        done = warm
+        for round_no in range(ROUNDS):  # alternate, so drift on a shared machine hits both
+            runs["reference"].append(_steady(reference_publish(ref_topic), bare, f"r{round_no}", done))
+            runs["sfpipe"].append(_steady(library_publish(), wrapper, f"s{round_no}", done))
+            done += RATE * STEADY_SECONDS
+
+        # the idempotency ledger: one DuckDB transaction per event on the same push path
+        subscribe("ledger-push", "ledger", ledger.url)
+        drain_n = 500
+        futures = [library_publish("ledger")(f"l-{i}") for i in range(drain_n)]
         for future in futures:
             future.result(timeout=60)
-        ledger_arrivals.wait(drain_n, timeout=300)
-        times = sorted(ledger_arrivals.at.values())
-    ledger_wh.close()
-    shutil.rmtree(scratch, ignore_errors=True)
-    subscriber.close()
+        ledger.wait(drain_n, timeout=300)
+        times = sorted(ledger.arrivals().values())
+    finally:
+        for endpoint in (bare, wrapper, ledger):
+            endpoint.close()
+        subscriber.close()
 
-    def merged(which: str, key: str) -> float:
+    def median(which: str, key: str) -> float:
         return round(statistics.median(r[key] for r in runs[which]), 2)
 
-    ref_p50, lib_p50 = merged("reference", "p50_ms"), merged("sfpipe", "p50_ms")
-    ref_p99, lib_p99 = merged("reference", "p99_ms"), merged("sfpipe", "p99_ms")
+    ref_p50, lib_p50 = median("reference", "p50_ms"), median("sfpipe", "p50_ms")
+    ref_p99, lib_p99 = median("reference", "p99_ms"), median("sfpipe", "p99_ms")
     result.figures["steady_rate_msgs_per_s"] = RATE
     result.figures["steady_runs"] = runs
     result.figures["emulator_push_latency_p50_ms"] = ref_p50
