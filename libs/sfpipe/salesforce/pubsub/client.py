@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
@@ -142,10 +142,11 @@ class PubSubClient:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings, client: SalesforceClient) -> PubSubClient:
+    def from_settings(
+        cls, settings: Settings, client: SalesforceClient, *, ca_file: str | Path | None = None
+    ) -> PubSubClient:
         """A client of the configured endpoint, logged in through the REST client."""
-        ca = settings.sf_verify_tls if isinstance(settings.sf_verify_tls, str) else None
-        channel = open_channel(settings.sf_pubsub_endpoint, settings.sf_pubsub_channel, ca)
+        channel = open_channel(settings.sf_pubsub_endpoint, settings.sf_pubsub_channel, ca_file)
         return cls(channel, SalesforceTokens(client))
 
     def close(self) -> None:
@@ -202,7 +203,7 @@ class PubSubClient:
         preset: Preset = "LATEST",
         replay_id: bytes | None = None,
         fetch_size: int = MAX_FETCH,
-    ) -> Iterator[pb2.FetchResponse]:
+    ) -> Generator[pb2.FetchResponse, None, None]:
         """The responses of one Subscribe stream (events and keepalives) until it fails or is closed.
 
         Closing the iterator cancels the stream. A failure raises the classified error (an expired
