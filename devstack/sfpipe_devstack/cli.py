@@ -111,11 +111,45 @@ def down() -> None:
         console.print(f"[green]down in {report.seconds:.1f}s[/]")
 
 
+def _recent_runs(stack: Devstack, limit: int = 5) -> list[dict[str, Any]]:
+    """The last runs of ``sfpipe_ops.runs`` with each stage's status (empty before the first run)."""
+    from sfpipe import ops
+    from sfpipe.adapters.warehouse.duckdb.client import DuckDBWarehouse
+    from sfpipe.adapters.warehouse.duckdb.session import FlightSession
+    from sfpipe.errors import SfpipeError
+
+    warehouse = DuckDBWarehouse(FlightSession(stack.warehouse_url, timeout=10))
+    try:
+        if not warehouse.table_exists(ops.RUNS):
+            return []
+        table = warehouse.query(
+            f"SELECT run_id, stage, status, `rows` FROM {ops.RUNS.sql} WHERE run_id IN ("
+            f"SELECT run_id FROM {ops.RUNS.sql} GROUP BY run_id ORDER BY MAX(updated_at) DESC LIMIT {limit}) "
+            "ORDER BY run_id DESC, started_at"
+        )
+    except SfpipeError:
+        return []
+    finally:
+        warehouse.close()
+    runs: dict[str, dict[str, Any]] = {}
+    for row in table.to_pylist():
+        run = runs.setdefault(row["run_id"], {"run_id": row["run_id"], "stages": {}})
+        run["stages"][row["stage"]] = {"status": row["status"], "rows": row["rows"]}
+    return list(runs.values())
+
+
 def _status_data(stack: Devstack, with_backlog: bool) -> dict[str, Any]:
     from sfpipe_devstack.backlog import Backlog
 
     processes = stack.process_states()
-    data: dict[str, Any] = {"home": str(stack.home), "processes": [asdict(p) for p in processes], "subscriptions": []}
+    data: dict[str, Any] = {
+        "home": str(stack.home),
+        "processes": [asdict(p) for p in processes],
+        "subscriptions": [],
+        "runs": [],
+    }
+    if next(p for p in processes if p.name == "warehouse").state == "running":
+        data["runs"] = _recent_runs(stack)
     pubsub = next(p for p in processes if p.name == "pubsub")
     if with_backlog and pubsub.state == "running":
         from sfpipe.adapters.factory import subscriber_client
@@ -171,6 +205,15 @@ def status(as_json: bool, no_backlog: bool) -> None:
             sources = ", ".join(f"{k}: {v}" for k, v in sorted(b["by_source"].items()))
             subs.add_row(b["subscription"], f"[{style}]{count}[/]" if style else count, sources or b["error"] or "")
         console.print(subs)
+    if data["runs"]:
+        runs = Table("run", "stages", title="recent runs (sfpipe_ops.runs)")
+        for run in data["runs"]:
+            stages = ", ".join(
+                f"{name} {info['status']}" + (f" ({info['rows']:,} rows)" if info["rows"] is not None else "")
+                for name, info in run["stages"].items()
+            )
+            runs.add_row(run["run_id"], stages)
+        console.print(runs)
     if code == 3:
         console.print("the devstack is not running: `sfpipe up` starts it")
     sys.exit(code)

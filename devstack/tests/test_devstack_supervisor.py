@@ -162,6 +162,9 @@ def test_up_status_env_down_from_a_fresh_home(stack_env, tmp_path):
                 wh.execute(["CREATE SCHEMA IF NOT EXISTS sfpipe_ops", "CREATE TABLE sfpipe_ops.probe (n INT64)",
                             "INSERT INTO sfpipe_ops.probe (n) VALUES (42)"])
                 print(type(wh.session).__name__, wh.scalar("SELECT n FROM sfpipe_ops.probe"))
+                from sfpipe import ops
+                ops.ensure_ops_tables(wh)
+                ops.record_stage(wh, event.data["run_id"], "extract", "succeeded", rows=10)
                 store = factory.object_store()
                 print(store.put_bytes("gs://" + factory.get_settings().state_bucket + "/probe", b"1").generation > 0)
                 """
@@ -183,6 +186,7 @@ def test_up_status_env_down_from_a_fresh_home(stack_env, tmp_path):
         ("pubsub", "gcs", "warehouse", "dashboard"), "running"
     )
     assert states["loader"]["state"] in ("stopped", "not built")  # not asked for
+    assert report["runs"][0]["stages"] == {"extract": {"status": "succeeded", "rows": 10}}
     backlog = {s["subscription"]: s["messages"] for s in report["subscriptions"]}
     assert backlog["sfpipe-load-failed-alerts"] == 1
     assert backlog["sfpipe-load-failed-ops"] == 1
@@ -194,6 +198,7 @@ def test_up_status_env_down_from_a_fresh_home(stack_env, tmp_path):
     table = sfpipe(env, "status")
     assert table.returncode == 0
     assert "healthy" in table.stdout and "sfpipe-load-failed-alerts" in table.stdout
+    assert "extract succeeded (10 rows)" in table.stdout
 
     started = time.monotonic()
     down = sfpipe(env, "down")
