@@ -276,8 +276,8 @@ def run_query(soql: str, endpoint: str) -> Response:
         return json_response({"totalSize": int(row[0]) if row else 0, "done": True, "records": []})
     batch = batch_size_from_header(request.headers.get("Sforce-Query-Options"))
     try:
-        with rt.store.reader() as cur:
-            page = rt.cursors.run(cur, compiled.sql, compiled.params, batch, endpoint, rt.faults.query_timeout())
+        page = rt.cursors.run(rt.store.connection, compiled.sql, compiled.params, batch, endpoint,
+                              rt.faults.query_timeout())  # fmt: skip
     except QueryTimeout:
         raise query_timeout_error() from None
     return Response(page.body(g.version, endpoint), 200, content_type=JSON)

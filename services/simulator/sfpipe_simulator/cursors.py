@@ -1,94 +1,118 @@
-"""Query cursors: a query's result materialised once, then served page by page from disk.
+"""Query cursors: a query's result rendered once, in the background, and served page by page.
 
-A REST query runs as one DuckDB statement that renders every record as JSON text followed by a
-comma; the rows stream into an Arrow IPC file. A page is then a byte range of that file's
-string data (memory-mapped, no per-record Python), wrapped in the page envelope. The cursor
-is a snapshot: live writes after the query started never change its pages, as on Salesforce,
-and a locator works under any API version. Cursors expire after 15 idle minutes; the oldest
-are dropped beyond a cap.
+A REST query opens one DuckDB read transaction (its snapshot), counts the rows (``totalSize``),
+and, when they exceed one page, hands the transaction to a renderer thread. The renderer runs the
+statement that turns every record into its JSON text (followed by a comma) and appends the bytes
+to a flat file, recording where each record starts. The first page is answered as soon as its
+rows are rendered; later pages wait only for their own rows, so the client consumes while the
+server renders. A page is one ``pread`` of a byte range — no per-record Python. The cursor is a
+snapshot: writes after the query started never change its pages, as on Salesforce, and a locator
+works under any API version. Cursors expire after 15 idle minutes; the oldest go beyond a cap.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
+import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from sfpipe_simulator.errors import ApiError
 from sfpipe_simulator.ids import make_id
 
+log = logging.getLogger(__name__)
+
 DEFAULT_BATCH = 2_000
 MIN_BATCH = 200
-READ_ROWS = 20_000
+READ_ROWS = 10_000
 IDLE_SECONDS = 15 * 60
+WAIT_SECONDS = 300
+RENDERERS = 3
 
 
 class QueryTimeout(Exception):
-    """The query ran over the configured row budget (fault injection's QUERY_TIMEOUT)."""
+    """The query would return more rows than the configured budget (fault injection's QUERY_TIMEOUT)."""
 
 
 @dataclass
 class Cursor:
-    """One materialised query result."""
+    """One query's rendered records: a byte file plus the start offset of every record."""
 
     cursor_id: str
     total: int
     batch_size: int
-    path: Path | None
     endpoint: str
-    first: pa.ChunkedArray | None = None
+    path: Path
+    offsets: np.ndarray = field(repr=False)
+    ready: int = 0
+    done: bool = False
+    error: BaseException | None = None
+    cancelled: bool = False
     touched: float = field(default_factory=time.monotonic)
-    _table: pa.Table | None = None
-    _source: pa.MemoryMappedFile | None = None
+    cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    fd: int = -1
+    rendering: bool = False
 
-    def rows(self) -> pa.ChunkedArray:
-        """The rendered records (memory-mapped)."""
-        if self.first is not None:
-            return self.first
-        if self._table is None:
-            assert self.path is not None
-            self._source = pa.memory_map(str(self.path), "r")
-            self._table = pa.ipc.open_file(self._source).read_all()
-        return self._table.column(0)
+    def wait_for(self, rows: int) -> None:
+        """Block until ``rows`` records are rendered (or rendering failed)."""
+        with self.cond:
+            ok = self.cond.wait_for(lambda: self.ready >= rows or self.error is not None or self.cancelled,
+                                    timeout=WAIT_SECONDS)  # fmt: skip
+        if self.error is not None:
+            raise ApiError(500, "UNKNOWN_EXCEPTION", f"the query failed while rendering: {self.error}")
+        if self.cancelled or not ok:
+            raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+
+    def read(self, start: int, stop: int) -> bytes:
+        """Records ``[start, stop)`` as ``rec,rec,…``."""
+        self.wait_for(stop)
+        lo, hi = int(self.offsets[start]), int(self.offsets[stop])
+        try:
+            data = os.pread(self.fd, hi - lo, lo)
+        except OSError:
+            raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator") from None
+        return data[:-1] if data.endswith(b",") else data
 
     def close(self) -> None:
-        """Release the mapping and delete the file."""
-        self._table = None
-        if self._source is not None:
+        """Stop rendering and release the file (the renderer closes it if it is still writing)."""
+        with self.cond:
+            self.cancelled = True
+            self.cond.notify_all()
+            close_now = not self.rendering
+        if close_now:
+            self.release()
+        self.path.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        """Close the file descriptor."""
+        if self.fd >= 0:
             with contextlib.suppress(OSError):
-                self._source.close()
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
+                os.close(self.fd)
+            self.fd = -1
 
 
-def records_bytes(rows: pa.ChunkedArray, start: int, stop: int) -> bytes:
-    """Rows ``[start, stop)`` of JSON-text-plus-comma strings as one ``rec,rec,…`` byte string."""
-    pieces: list[bytes] = []
-    position = 0
-    for chunk in rows.chunks:
-        n = len(chunk)
-        lo, hi = max(start - position, 0), min(stop - position, n)
-        position += n
-        if lo >= hi:
-            continue
-        offsets = chunk.buffers()[1]
-        data = chunk.buffers()[2]
-        assert offsets is not None and data is not None
-        view = memoryview(offsets).cast("i")
-        base = chunk.offset
-        pieces.append(bytes(memoryview(data)[view[base + lo] : view[base + hi]]))
-        if position >= stop:
-            break
-    body = b"".join(pieces)
-    return body[:-1] if body.endswith(b",") else body
+def _append(handle: int, column: pa.Array, offsets: np.ndarray, start_row: int, base: int) -> int:
+    """Write one batch of record texts; fill their start offsets; return the new end of file."""
+    buffers = column.buffers()
+    value_offsets = np.frombuffer(buffers[1], dtype=np.int32, count=len(column) + 1, offset=column.offset * 4)
+    first, last = int(value_offsets[0]), int(value_offsets[-1])
+    data = buffers[2]
+    view = memoryview(data)[first:last] if data is not None else memoryview(b"")
+    written = 0
+    while written < len(view):
+        written += os.write(handle, view[written:])
+    offsets[start_row + 1 : start_row + len(column) + 1] = base + value_offsets[1:] - first
+    return base + (last - first)
 
 
 @dataclass(frozen=True)
@@ -108,7 +132,7 @@ class Page:
 
 
 class QueryCursors:
-    """All open cursors of the simulator."""
+    """All open cursors of the simulator, and the renderers behind them."""
 
     def __init__(self, folder: Path, pod: str, max_open: int = 500) -> None:
         self.folder = folder
@@ -118,52 +142,81 @@ class QueryCursors:
         self._cursors: OrderedDict[str, Cursor] = OrderedDict()
         self._lock = threading.Lock()
         self._numbers = itertools.count(1)
+        self._renderers = threading.Semaphore(RENDERERS)
 
-    def run(self, cur: duckdb.DuckDBPyConnection, sql: str, params: list[object], batch_size: int,
+    def run(self, connection: duckdb.DuckDBPyConnection, sql: str, params: list[object], batch_size: int,
             endpoint: str, max_rows: int | None = None) -> Page:  # fmt: skip
-        """Run a JSON query and return its first page, keeping a cursor when there are more."""
-        wrapped = f"SELECT j || ',' AS j FROM ({sql})"
-        reader = cur.sql(wrapped, params=params).to_arrow_reader(READ_ROWS)
-        held: list[pa.Array] = []
-        count = 0
-        writer: pa.ipc.RecordBatchFileWriter | None = None
-        path: Path | None = None
-        cursor_id = make_id("01g", self.pod, next(self._numbers))
-        schema = pa.schema([pa.field("j", pa.string())])
+        """Run a JSON query on a fresh cursor of ``connection`` and answer its first page.
+
+        The cursor is owned from here on: it is closed here for a one-page answer, or by the
+        renderer thread once every record is rendered.
+        """
+        cur = connection.cursor()
+        handed_over = False
         try:
-            for batch in reader:
-                column = batch.column(0)
-                if column.type != pa.string():
-                    column = column.cast(pa.string())
-                count += len(column)
-                if max_rows is not None and count > max_rows:
-                    raise QueryTimeout
-                if writer is None and count <= batch_size:
-                    held.append(column)
-                    continue
-                if writer is None:
-                    path = self.folder / f"{cursor_id}.arrow"
-                    writer = pa.ipc.new_file(str(path), schema)
-                    for earlier in held:
-                        writer.write_batch(pa.record_batch([earlier], schema=schema))
-                    held = []
-                writer.write_batch(pa.record_batch([column], schema=schema))
-        except BaseException:
-            if writer is not None:
-                writer.close()
-            if path is not None:
-                path.unlink(missing_ok=True)
-            raise
+            cur.execute("BEGIN TRANSACTION")
+            total = int(cur.execute(f"SELECT count(*) FROM ({sql})", params).fetchall()[0][0])
+            if max_rows is not None and total > max_rows:
+                raise QueryTimeout
+            if total <= batch_size:
+                rows = cur.execute(sql, params).fetchall()
+                return Page(len(rows), ",".join(r[0] for r in rows).encode(), None)
+            wrapped = f"SELECT j || ',' AS j FROM ({sql})"
+            cursor_id = make_id("01g", self.pod, next(self._numbers))
+            path = self.folder / f"{cursor_id}.jsonl"
+            cursor = Cursor(cursor_id, total, batch_size, endpoint, path, np.zeros(total + 1, dtype=np.int64))
+            cursor.fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o600)
+            cursor.rendering = True
+            self._add(cursor)
+            thread = threading.Thread(target=self._render, args=(cursor, cur, wrapped, params),
+                                      name=f"sfpipe-cursor-{cursor_id}", daemon=True)  # fmt: skip
+            handed_over = True
+            thread.start()
+            return self._page(cursor, 0)
+        finally:
+            if not handed_over:
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
+                cur.close()
+
+    def _render(self, cursor: Cursor, cur: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> None:
+        try:
+            with self._renderers:
+                reader = cur.sql(sql, params=params).to_arrow_reader(READ_ROWS)
+                end = 0
+                try:
+                    for batch in reader:
+                        if cursor.cancelled:
+                            return
+                        column = batch.column(0)
+                        if column.type != pa.string():
+                            column = column.cast(pa.string())
+                        end = _append(cursor.fd, column, cursor.offsets, cursor.ready, end)
+                        with cursor.cond:
+                            cursor.ready += len(column)
+                            cursor.cond.notify_all()
+                finally:
+                    with contextlib.suppress(duckdb.Error):
+                        reader.close()
+            with cursor.cond:
+                cursor.done = True
+                if cursor.ready != cursor.total and not cursor.cancelled:
+                    cursor.error = RuntimeError(f"rendered {cursor.ready} rows, counted {cursor.total}")
+                cursor.cond.notify_all()
+        except (duckdb.Error, OSError, pa.ArrowException) as exc:
+            if not cursor.cancelled:
+                log.exception("rendering cursor %s failed", cursor.cursor_id)
+            with cursor.cond:
+                cursor.error = exc
+                cursor.cond.notify_all()
         finally:
             with contextlib.suppress(duckdb.Error):
-                reader.close()
-        if writer is None:
-            rows = pa.chunked_array(held, pa.string())
-            return Page(count, records_bytes(rows, 0, count), None)
-        writer.close()
-        cursor = Cursor(cursor_id, count, batch_size, path, endpoint)
-        self._add(cursor)
-        return self._page(cursor, 0)
+                cur.execute("ROLLBACK")
+            cur.close()
+            with cursor.cond:
+                cursor.rendering = False
+                if cursor.cancelled:
+                    cursor.release()
 
     def _add(self, cursor: Cursor) -> None:
         with self._lock:
@@ -185,7 +238,7 @@ class QueryCursors:
 
     def _page(self, cursor: Cursor, offset: int) -> Page:
         stop = min(offset + cursor.batch_size, cursor.total)
-        records = records_bytes(cursor.rows(), offset, stop)
+        records = cursor.read(offset, stop)
         nxt = f"{cursor.cursor_id}-{stop}" if stop < cursor.total else None
         if nxt is None:
             self.discard(cursor.cursor_id)
@@ -208,7 +261,6 @@ class QueryCursors:
         with self._lock:
             cursor = self._cursors.pop(cursor_id, None)
         if cursor is not None:
-            # the mapping may still be in use by a page being sent; the file goes once unreferenced
             cursor.close()
 
     def open_count(self) -> int:
@@ -224,9 +276,10 @@ class QueryCursors:
         for cursor in cursors:
             cursor.close()
 
-    def __iter__(self) -> Iterator[Cursor]:
+    def status(self) -> dict[str, Any]:
+        """Open cursors and how far each has rendered."""
         with self._lock:
-            return iter(list(self._cursors.values()))
+            return {c.cursor_id: {"total": c.total, "rendered": c.ready} for c in self._cursors.values()}
 
 
 def batch_size_from_header(value: str | None) -> int:

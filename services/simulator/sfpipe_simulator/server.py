@@ -432,6 +432,7 @@ class SimulatorProcess(_ClientHelpers):
         for key, value in overrides.items():
             setattr(self.config, key, value)
         self.log_file = log_file
+        self.grpc_port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self._temp: Path | None = None
         self.url = ""
@@ -445,7 +446,8 @@ class SimulatorProcess(_ClientHelpers):
             c.data_dir = self._temp
         if not c.port:
             c.port = _free_port(c.host)
-        env = {**os.environ, **c.env()}
+        self.grpc_port = _free_port(c.host)
+        env = {**os.environ, **c.env(), "SFPIPE_SIMULATOR_GRPC_PORT": str(self.grpc_port)}
         log_handle = (self.log_file or (c.data_dir / f"simulator-{c.port}.log")).open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sfpipe_simulator"], env=env, stdout=log_handle, stderr=subprocess.STDOUT,
@@ -504,13 +506,36 @@ def serve_forever(config: SimulatorConfig, progress: bool = False) -> None:
             sim.start(advance)
     else:
         sim.start()
+    pubsub = _attach_pubsub_api(sim)
     ca = f" (CA certificate: {sim.ca_file})" if sim.ca_file else ""
-    log.info("ready: %s%s; admin token from SFPIPE_SIMULATOR_ADMIN_TOKEN", sim.url, ca)
-    print(f"simulator ready at {sim.url}{ca}", file=sys.stderr, flush=True)
+    grpc = f"; Pub/Sub API at {pubsub.endpoint}" if pubsub is not None else ""
+    log.info("ready: %s%s%s; admin token from SFPIPE_SIMULATOR_ADMIN_TOKEN", sim.url, ca, grpc)
+    print(f"simulator ready at {sim.url}{ca}{grpc}", file=sys.stderr, flush=True)
     try:
         stop.wait()
     finally:
+        if pubsub is not None:
+            pubsub.stop()
         sim.stop()
+
+
+def _attach_pubsub_api(sim: Simulator) -> Any:
+    """Serve the Salesforce Pub/Sub API next to REST on ``SFPIPE_SIMULATOR_GRPC_PORT``, when it is installed.
+
+    A failure to start it (a port in use, say) is logged and REST keeps serving: the change log
+    stays readable through the admin API.
+    """
+    import importlib
+
+    try:
+        module = importlib.import_module("sfpipe_simulator.pubsub_api.server")
+    except ModuleNotFoundError:
+        return None
+    try:
+        return module.attach(sim, get_settings())
+    except Exception:
+        log.exception("the Pub/Sub API did not start; serving REST only")
+        return None
 
 
 def config_dict(config: SimulatorConfig) -> dict[str, Any]:

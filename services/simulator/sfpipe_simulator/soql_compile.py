@@ -241,9 +241,9 @@ class Compiler:
             pairs = []
             for key, suffix in ADDRESS_KEYS:
                 part = parts.get(suffix)
-                pairs.append(f"{lit(key)}, " + (f"{r.alias}.{q(part.name)}" if part else "NULL"))
+                pairs.append(f"{q(key)} := " + (f"{r.alias}.{q(part.name)}" if part else "NULL"))
             present = " OR ".join(f"{r.alias}.{q(p.name)} IS NOT NULL" for p in parts.values())
-            return f"CASE WHEN {present} THEN json_object({', '.join(pairs)}) END"
+            return f"CASE WHEN {present} THEN struct_pack({', '.join(pairs)}) END"
         if f.type == "datetime":
             return f"strftime({r.column}, {lit(JSON_DATETIME)})"
         if f.type == "date":
@@ -318,15 +318,15 @@ class Compiler:
     def _object_json(self, rel: Rel, node: dict[str, Any]) -> str:
         type_expr = f"{rel.alias}.{q('Type')}" if rel.obj is None else lit(rel.obj.name)
         url_base = f"{lit(self.url_prefix)} || {type_expr} || '/' || {rel.alias}.{q('Id')}"
-        parts = [f"'attributes', json_object('type', {type_expr}, 'url', {url_base})"]
+        parts = [f"{q('attributes')} := struct_pack({q('type')} := {type_expr}, {q('url')} := {url_base})"]
         for key, entry in node.items():
             if entry[0] == "field":
-                parts.append(f"{lit(key)}, {self.json_value(entry[1])}")
+                parts.append(f"{q(key)} := {self.json_value(entry[1])}")
             else:
                 child: Rel = entry[1]
                 inner = self._object_json(child, entry[2])
-                parts.append(f"{lit(key)}, CASE WHEN {child.alias}.{q('Id')} IS NULL THEN NULL ELSE {inner} END")
-        return "json_object(" + ", ".join(parts) + ")"
+                parts.append(f"{q(key)} := CASE WHEN {child.alias}.{q('Id')} IS NULL THEN NULL ELSE {inner} END")
+        return "struct_pack(" + ", ".join(parts) + ")"
 
     # ------------------------------------------------------------------ where
 
@@ -571,7 +571,7 @@ class Compiler:
         order = self.order_clause(aggregate=False)
         limits = self.limits()
         if self.mode == "json":
-            select = f"CAST({self.record_json(items)} AS VARCHAR) AS j"
+            select = f"CAST(to_json({self.record_json(items)}) AS VARCHAR) AS j"
         else:
             select = ", ".join(f"{self.csv_value(r)} AS {q(r.header)}" for r in items)
         sql = f"SELECT {select} FROM {q(self.obj.table)} t0 {' '.join(self.joins)}"

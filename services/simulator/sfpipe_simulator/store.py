@@ -425,6 +425,11 @@ class OrgStore:
 
     # ------------------------------------------------------------------ access
 
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The database connection (take a ``cursor()`` of it; never run statements on it directly)."""
+        return self._db
+
     @contextlib.contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor of its own (DuckDB allows one open result per connection)."""

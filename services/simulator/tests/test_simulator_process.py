@@ -29,7 +29,8 @@ def test_module_entry_serves_the_configured_org(tmp_path):
 
 def test_cli_serve_and_sigterm(tmp_path):
     port = free_port()
-    env = {**os.environ, "SFPIPE_HOME": str(tmp_path), "SFPIPE_SIMULATOR_DATA_DIR": str(tmp_path / "sim")}
+    env = {**os.environ, "SFPIPE_HOME": str(tmp_path), "SFPIPE_SIMULATOR_DATA_DIR": str(tmp_path / "sim"),
+           "SFPIPE_SIMULATOR_GRPC_PORT": str(free_port())}
     proc = subprocess.Popen(
         [sys.executable, "-m", "sfpipe", "simulator", "serve", "--seed", "1", "--scale", "1000", "--port", str(port),
          "--no-tls"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
