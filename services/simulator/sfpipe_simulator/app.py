@@ -455,19 +455,6 @@ class _TrailingSlash:
         return self.app(environ, start_response)
 
 
-def extra_blueprints() -> list[Blueprint]:
-    """Bulk 2.0 and the admin API, registered when their modules are present."""
-    import importlib
-
-    out = []
-    for module, name in (("sfpipe_simulator.bulk", "bulk_api"), ("sfpipe_simulator.admin", "admin")):
-        try:
-            out.append(getattr(importlib.import_module(module), name))
-        except ModuleNotFoundError:
-            continue
-    return out
-
-
 def create_app(rt: Runtime) -> Flask:
     """The WSGI app of one running org."""
     app = Flask("sfpipe_simulator")
@@ -476,8 +463,11 @@ def create_app(rt: Runtime) -> Flask:
     app.url_map.strict_slashes = False
     app.register_blueprint(data)
     app.register_blueprint(oauth)
-    for blueprint in extra_blueprints():
-        app.register_blueprint(blueprint)
+    from sfpipe_simulator.admin import admin
+    from sfpipe_simulator.bulk import bulk_api
+
+    app.register_blueprint(bulk_api)
+    app.register_blueprint(admin)
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -31,12 +31,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from flask import Flask
 from requests.adapters import HTTPAdapter
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sfpipe.config import Settings, get_settings
+from sfpipe_simulator.activity import ActivityEngine
 from sfpipe_simulator.app import create_app
 from sfpipe_simulator.auth import Auth, Credentials, Identity
+from sfpipe_simulator.bulk import BulkJobs
 from sfpipe_simulator.cursors import QueryCursors
 from sfpipe_simulator.faults import FaultConfig, Faults
 from sfpipe_simulator.generator import ORG_NAME, OrgPlan, Progress, as_of_today, read_manifest, write_parquet
@@ -274,6 +277,7 @@ class Simulator(_ClientHelpers):
         for key, value in overrides.items():
             setattr(self.config, key, value)
         self.runtime: Runtime | None = None
+        self.app: Flask | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._temp: Path | None = None
@@ -285,8 +289,11 @@ class Simulator(_ClientHelpers):
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self, progress: Progress | None = None) -> Simulator:
-        """Generate or reuse the org, load it, start serving; returns self."""
+    def build(self, progress: Progress | None = None) -> Flask:
+        """Generate or reuse the org, load it, start activity and housekeeping; returns the WSGI app.
+
+        ``start`` serves that app on a socket; a WSGI host (``main.py``) can serve it instead.
+        """
         c = self.config
         if c.data_dir is None:
             self._temp = Path(tempfile.mkdtemp(prefix="sfpipe-simulator-"))
@@ -314,15 +321,29 @@ class Simulator(_ClientHelpers):
             admin_token=c.admin_token, public_url=c.public_url,
         )  # fmt: skip
         rt.extra["data_dir"] = data_dir
-        self._attach_optional(rt)
+        rt.bulk = BulkJobs(rt, data_dir / "bulk" / run_id)
+        activity_seed = c.activity_seed if c.activity_seed is not None else c.seed
+        rt.activity = ActivityEngine(rt, activity_seed)
         self.runtime = rt
+        if c.activity_rate > 0:
+            rt.activity.start(c.activity_rate)
+        self._housekeeping = threading.Thread(target=self._housekeep, name="sfpipe-housekeeping", daemon=True)
+        self._housekeeping.start()
+        self.app = create_app(rt)
+        return self.app
+
+    def start(self, progress: Progress | None = None) -> Simulator:
+        """Build the org and serve it on a background thread; returns self."""
+        c = self.config
+        app = self.build(progress)
+        rt = self.runtime
+        assert rt is not None
         ssl_context = None
         if c.tls:
-            ca, cert, key = ensure_certificate(data_dir / "tls", [c.host])
+            ca, cert, key = ensure_certificate(rt.extra["data_dir"] / "tls", [c.host])
             ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ssl_context.load_cert_chain(str(cert), str(key))
             self.ca_file = ca
-        app = create_app(rt)
         self._server = make_server(c.host, c.port, app, threaded=True, request_handler=_Handler,
                                    ssl_context=ssl_context)  # fmt: skip
         self._server.daemon_threads = True  # type: ignore[attr-defined]
@@ -330,24 +351,8 @@ class Simulator(_ClientHelpers):
         self.url = f"{'https' if c.tls else 'http'}://{c.host}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="sfpipe-simulator", daemon=True)
         self._thread.start()
-        if rt.activity is not None and c.activity_rate > 0:
-            rt.activity.start(c.activity_rate)
-        self._housekeeping = threading.Thread(target=self._housekeep, name="sfpipe-housekeeping", daemon=True)
-        self._housekeeping.start()
-        log.info("simulator serving org %s at %s", plan.org_id, self.url)
+        log.info("simulator serving org %s at %s", rt.org_id, self.url)
         return self
-
-    def _attach_optional(self, rt: Runtime) -> None:
-        """Bulk jobs and live activity, when those modules are present."""
-        import importlib
-
-        with contextlib.suppress(ModuleNotFoundError):
-            bulk = importlib.import_module("sfpipe_simulator.bulk")
-            rt.bulk = bulk.BulkJobs(rt, rt.extra["data_dir"] / "bulk" / uuid.uuid4().hex[:12])
-        with contextlib.suppress(ModuleNotFoundError):
-            activity = importlib.import_module("sfpipe_simulator.activity")
-            seed = self.config.activity_seed if self.config.activity_seed is not None else self.config.seed
-            rt.activity = activity.ActivityEngine(rt, seed)
 
     def _housekeep(self) -> None:
         """Drop change-log entries past their retention and idle cursors, once a minute."""
