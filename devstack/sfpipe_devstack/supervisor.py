@@ -316,9 +316,7 @@ class Devstack:
             self._check_ports(to_start)
             started: list[procs.PidRecord] = []
             try:
-                self._bring_up(planned, running, started, report)
-                report.topology = self._apply_topology(topology, fresh_pubsub=running["pubsub"] is None)
-                report.buckets = self._create_buckets()
+                self._bring_up(planned, running, started, report, topology)
             except BaseException:
                 procs.stop_groups([r.pgid for r in reversed(started)], timeout=3.0)
                 for record in started:
@@ -335,12 +333,14 @@ class Devstack:
         running: dict[str, procs.PidRecord | None],
         started: list[procs.PidRecord],
         report: UpReport,
+        topology: Topology | None,
     ) -> None:
         by_name = {c.name: c for c in planned}
         states: dict[str, ProcessState] = {}
+        Pending = dict[str, tuple[Component, procs.PidRecord, float]]
 
-        def launch(names: list[str]) -> None:
-            pending: dict[str, tuple[Component, procs.PidRecord, float]] = {}
+        def spawn(names: list[str]) -> Pending:
+            pending: Pending = {}
             for name in names:
                 comp = by_name[name]
                 existing = running.get(name)
@@ -352,15 +352,22 @@ class Devstack:
                 started.append(record)
                 pending[name] = (comp, record, time.monotonic())
                 states[name] = _state(comp, record, "started")
+            return pending
+
+        def wait(pending: Pending) -> None:
             for name, seconds in self._wait_healthy(pending).items():
                 if states[name].state == "started":
                     states[name].seconds = round(seconds, 2)
 
         # the warehouse needs nothing else: it starts while the JVM warms up
-        launch(["pubsub", "warehouse"])
+        wait(spawn(["pubsub", "warehouse"]))
         self._ensure_notification_topic()
-        launch(["gcs"])
-        launch([c.name for c in planned if c.kind == "service"])
+        wait(spawn(["gcs"]))
+        # the services import for seconds: topology and buckets are set up meanwhile
+        services = spawn([c.name for c in planned if c.kind == "service"])
+        report.topology = self._apply_topology(topology, fresh_pubsub=running["pubsub"] is None)
+        report.buckets = self._create_buckets()
+        wait(services)
         report.processes = [states[c.name] for c in planned]
 
     def _ensure_notification_topic(self) -> None:
