@@ -11,6 +11,7 @@ redelivery redoes the same work with the same event ids.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import tempfile
@@ -26,6 +27,7 @@ from sfpipe.adapters.bus import EventPublisher
 from sfpipe.adapters.storage import ObjectStore
 from sfpipe.adapters.warehouse.base import Warehouse
 from sfpipe.config import Settings, get_settings
+from sfpipe.errors import SfpipeError, TransientError
 from sfpipe.events import CloudEvent, EventType, TransformCompleted
 from sfpipe.service import EventService, HandlerContext, Outcome
 from sfpipe_quality import publish
@@ -100,14 +102,23 @@ class QualityStage:
             started = ops.now()
             publish.ensure_results_table(self.warehouse)
             ops.record_stage(self.warehouse, run_id, STAGE, "running", started_at=started, detail={"suites": chosen})
-            with tempfile.TemporaryDirectory(prefix="sfpipe-docs-") as tmp:
-                docs_dir = Path(tmp) / "docs" if docs and self._store is not None else None
-                run = self.checker().run(run_id, chosen, docs_dir=docs_dir)
-                docs_uri = (
-                    publish.upload_docs(self._store(), self.settings.lake_bucket, run_id, docs_dir)
-                    if docs_dir is not None and self._store is not None
-                    else None
-                )
+            try:
+                with tempfile.TemporaryDirectory(prefix="sfpipe-docs-") as tmp:
+                    docs_dir = Path(tmp) / "docs" if docs and self._store is not None else None
+                    run = self.checker().run(run_id, chosen, docs_dir=docs_dir)
+                    docs_uri = (
+                        publish.upload_docs(self._store(), self.settings.lake_bucket, run_id, docs_dir)
+                        if docs_dir is not None and self._store is not None
+                        else None
+                    )
+            except Exception as exc:
+                status = "retrying" if isinstance(exc, TransientError) else "error"
+                with contextlib.suppress(SfpipeError):  # the warehouse may be what failed
+                    ops.record_stage(
+                        self.warehouse, run_id, STAGE, status, started_at=started, ended_at=ops.now(),
+                        detail={"suites": chosen, "error": f"{type(exc).__name__}: {exc}"[:2000]},
+                    )  # fmt: skip
+                raise
             status = "failed" if run.failing(Severity.ERROR) else "succeeded"
             detail: dict[str, Any] = {
                 "suites": [s.model_dump() for s in run.summary()],
