@@ -173,12 +173,15 @@ class ActivityEngine:
             raise _Skip
         names = ["Id", *columns]
         extra = f" AND ({where})" if where else ""
-        sql = f"SELECT {', '.join(q(n) for n in names)} FROM {q(obj.table)} WHERE Id = ? AND NOT IsDeleted{extra}"
-        for _ in range(tries):
-            number = int(self.rng.integers(1, top + 1))
-            rows = tx.select(sql, [make_id(obj.key_prefix, self.rt.plan.pod, number)])
-            if rows:
-                return dict(zip(names, rows[0], strict=True))
+        numbers = self.rng.integers(1, top + 1, size=tries)
+        candidates = [make_id(obj.key_prefix, self.rt.plan.pod, int(n)) for n in numbers]
+        marks = ", ".join("?" for _ in candidates)
+        rows = tx.select(f"SELECT {', '.join(q(n) for n in names)} FROM {q(obj.table)} "
+                         f"WHERE Id IN ({marks}) AND NOT IsDeleted{extra}", candidates)  # fmt: skip
+        found = {row[0]: row for row in rows}
+        for candidate in candidates:  # the first candidate that qualifies: deterministic for the seed
+            if candidate in found:
+                return dict(zip(names, found[candidate], strict=True))
         raise _Skip
 
     def _choice(self, values: tuple[str, ...] | list[str]) -> str:
