@@ -8,16 +8,18 @@ that column's, the record's last full row, and a batch load that has since repla
 That makes the result independent of delivery order and of duplicates; the row's own
 ``(_version, _commit_number)`` stays the newest change applied, as DESIGN.md §7 orders rows.
 
-One batch is one transaction per call (every object of the batch): capture the versions of rows
-a batch load wrote, compute which columns each patch may set, MERGE, record the column versions,
-log the new versions in ``<object>__changes``. The SQL is BigQuery's, written once, and constant
-for an object and its columns, so the DuckDB backend transpiles it once.
+One batch is one transaction (every object of the batch): capture the versions of rows a batch
+load wrote, compute which columns each patch may set, MERGE, record the column versions, log the
+new row versions in ``<object>__changes``. The SQL is BigQuery's, written once. It names every
+column of the raw table and reads which ones to set from the staged rows, so it stays the same
+from batch to batch and the DuckDB backend transpiles it once per object.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,10 +28,21 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from sfpipe.adapters.warehouse.base import TableRef, Warehouse, check_name
+from sfpipe.errors import SfpipeError
 from sfpipe.ops import CDC_LAG, OPS, ensure_ops_tables, sql_literal
 from sfpipe.raw import METADATA as RAW_METADATA
-from sfpipe.raw import RAW_DATASET, RawLayer, SchemaPlan, changes_ref, raw_ref, table_name
-from sfpipe_beam.cdc.changes import TIMESTAMP, Change, Patch, column_types, fold, patch_table, version_table
+from sfpipe.raw import RAW_DATASET, RESERVED, RawLayer, changes_ref, raw_ref, table_name
+from sfpipe_beam.cdc.changes import (
+    DERIVED_TYPES,
+    HARD_DELETED,
+    TIMESTAMP,
+    Change,
+    Patch,
+    column_types,
+    fold,
+    patch_table,
+    version_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +58,7 @@ FIELD_VERSIONS_SCHEMA = pa.schema(
     ]
 )
 SOURCE_FILE = "pubsub://sfpipe-cdc"
+SCHEMA_TTL_SECONDS = 60.0
 _ORDER = ("_version", "_commit_number", "_sequence")
 _NAME_PARTS = ("FirstName", "LastName")
 
@@ -68,7 +82,6 @@ class ApplyResult:
 
     changes: int = 0
     records: int = 0
-    applied_records: int = 0
     objects: dict[str, int] = field(default_factory=dict)
     lag_ms: list[float] = field(default_factory=list)
     applied_at: datetime | None = None
@@ -83,9 +96,11 @@ class CdcApplier:
         self.instance = instance or secrets.token_hex(4)
         self.record_lag = record_lag
         self._ready = False
+        self._schemas: dict[str, tuple[float, pa.Schema | None]] = {}
 
-    def _stage(self, kind: str, entity: str) -> TableRef:
-        return TableRef(RAW_DATASET, f"_cdc_{kind}_{table_name(entity)}_{self.instance}")
+    def _stage(self, kind: str, entity: str | None = None) -> TableRef:
+        middle = f"{table_name(entity)}_" if entity else ""
+        return TableRef(RAW_DATASET, f"_cdc_{kind}_{middle}{self.instance}")
 
     def _temp(self, kind: str, entity: str) -> str:
         return check_name(f"_cdc_{kind}_{table_name(entity)}_{self.instance}", "table")
@@ -98,6 +113,14 @@ class CdcApplier:
         self.wh.create_table(FIELD_VERSIONS, FIELD_VERSIONS_SCHEMA, cluster_by=["entity", "Id"])
         self.wh.ensure_dataset(RAW_DATASET)
         self._ready = True
+
+    def schema(self, entity: str, *, fresh: bool = False) -> pa.Schema | None:
+        """The raw table's schema, read again after a minute (a batch load may have added columns)."""
+        cached = self._schemas.get(entity)
+        if fresh or cached is None or time.monotonic() - cached[0] > SCHEMA_TTL_SECONDS:
+            cached = (time.monotonic(), self.wh.table_schema(raw_ref(entity)))
+            self._schemas[entity] = cached
+        return cached[1]
 
     # ------------------------------------------------------------------ one batch
 
@@ -117,19 +140,31 @@ class CdcApplier:
         for change in items:
             types_seen[change.entity].update(change.field_types)
         ingested_at = datetime.now(UTC)
+        versions = self._stage("fv")
+        staged = [versions]
         statements: list[str] = []
-        staged: list[TableRef] = []
         try:
+            self.wh.load_arrow(versions, version_table(list(patches.values())), replace=True)
             for entity, plist in sorted(by_entity.items()):
-                statements += self._prepare(entity, plist, types_seen[entity], run_id, ingested_at, staged)
+                statements += self._prepare(entity, plist, types_seen[entity], run_id, ingested_at, versions, staged)
                 result.objects[entity] = len(plist)
+            statements += [f"DROP TABLE {ref.sql}" for ref in staged]
             self.wh.execute(statements)
+            staged = []
+        except SfpipeError:
+            self._schemas.clear()
+            raise
         finally:
             for ref in staged:
                 self.wh.drop_table(ref)
         result.applied_at = datetime.now(UTC)
+        self._lag(items, result)
+        return result
+
+    def _lag(self, items: Sequence[Change], result: ApplyResult) -> None:
+        assert result.applied_at is not None
         seen: set[str] = set()
-        lag_rows = []
+        rows = []
         for change in items:
             key = change.event_id or f"{change.entity}:{change.record_id}:{change.version}"
             if key in seen:
@@ -137,10 +172,9 @@ class CdcApplier:
             seen.add(key)
             lag = (result.applied_at - change.commit_timestamp).total_seconds() * 1000.0
             result.lag_ms.append(lag)
-            lag_rows.append((change.entity, change.record_id, change.commit_timestamp, lag))
-        if self.record_lag and lag_rows:
-            self.wh.load_arrow(CDC_LAG, _lag_table(lag_rows, result.applied_at))
-        return result
+            rows.append((change.entity, change.record_id, change.commit_timestamp, lag))
+        if self.record_lag and rows:
+            self.wh.load_arrow(CDC_LAG, _lag_table(rows, result.applied_at))
 
     def _prepare(
         self,
@@ -149,32 +183,40 @@ class CdcApplier:
         field_types: Mapping[str, str],
         run_id: str,
         ingested_at: datetime,
+        versions: TableRef,
         staged: list[TableRef],
     ) -> list[str]:
-        """Stage one object's patches and versions; its schema change runs now, its SQL is returned."""
-        existing = self.wh.table_schema(raw_ref(entity))
-        names = ["Id", *sorted({n for p in patches for n in p.values} - {"Id"})]
-        types = column_types(names, existing, field_types)
-        salesforce = pa.schema([pa.field(n, types[n]) for n in names if not n.startswith("_")])
-        plan, ddl = self.raw.plan(entity, salesforce, declared={f.name: f.type for f in salesforce})
-        if ddl:
-            self.wh.execute(ddl)
+        """Evolve the raw table if the patches bring new columns, stage them, return the object's SQL."""
+        existing = self.schema(entity)
+        have = set(existing.names) if existing is not None else set()
+        carried = {n for p in patches for n in p.values} - {"Id"}
+        # a derived column (IsDeleted, audit fields) only where the object has it: the raw table or describe says so
+        carried = {n for n in carried if n not in DERIVED_TYPES or n == HARD_DELETED or n in have or n in field_types}
+        new = sorted(n for n in carried if n not in have and n not in RESERVED)
+        if existing is None or new:
+            names = ["Id", *[f.name for f in existing or () if f.name not in RESERVED and f.name != "Id"], *new]
+            types = column_types(names, existing, field_types)
+            incoming = pa.schema([pa.field(n, types[n]) for n in dict.fromkeys(names)])
+            _, ddl = self.raw.plan(entity, incoming, declared={f.name: f.type for f in incoming})
+            if ddl:
+                self.wh.execute(ddl)
+            existing = self.schema(entity, fresh=True)
+            assert existing is not None
+        columns = [f for f in existing if f.name not in RESERVED and f.name != "Id"]
+        types = {"Id": pa.string(), **{f.name: f.type for f in columns}, HARD_DELETED: pa.bool_()}
         table = patch_table(patches, types)
         rows = table.num_rows
         table = table.append_column(pa.field("_run_id", pa.string()), pa.array([run_id] * rows, pa.string()))
         table = table.append_column(pa.field("_ingested_at", TIMESTAMP), pa.array([ingested_at] * rows, TIMESTAMP))
-        patch_ref, version_ref = self._stage("patch", entity), self._stage("fv", entity)
-        staged += [patch_ref, version_ref]
+        patch_ref = self._stage("patch", entity)
+        staged.append(patch_ref)
         self.wh.load_arrow(patch_ref, table, replace=True)
-        self.wh.load_arrow(version_ref, version_table(patches), replace=True)
-        return self.statements(entity, plan, [n for n in names if n != "Id"], patch_ref, version_ref)
+        return self.statements(entity, [f.name for f in columns], patch_ref, versions)
 
     # ------------------------------------------------------------------ SQL
 
-    def statements(
-        self, entity: str, plan: SchemaPlan, columns: Sequence[str], patch: TableRef, versions: TableRef
-    ) -> list[str]:
-        """The transaction's statements for one object (BigQuery SQL)."""
+    def statements(self, entity: str, columns: Sequence[str], patch: TableRef, versions: TableRef) -> list[str]:
+        """The transaction's statements for one object (BigQuery SQL, the same for the same columns)."""
         raw, log_table, state = raw_ref(entity).sql, changes_ref(entity).sql, FIELD_VERSIONS.sql
         ent = sql_literal(entity)
         eff, keep, src = self._temp("eff", entity), self._temp("keep", entity), self._temp("src", entity)
@@ -194,7 +236,7 @@ class CdcApplier:
         effective = (
             f"CREATE TEMP TABLE {eff} AS\n"
             f"SELECT b.`Id`, b.field, b.`_version`, b.`_commit_number`, b.`_sequence`\n"
-            f"FROM {versions.sql} AS b\n"
+            f"FROM (SELECT * FROM {versions.sql} WHERE entity = {ent}) AS b\n"
             f"LEFT JOIN (SELECT * FROM {state} WHERE entity = {ent} AND field <> '*') AS f\n"
             f"  ON f.`Id` = b.`Id` AND f.field = b.field\n"
             f"LEFT JOIN (SELECT * FROM {state} WHERE entity = {ent} AND field = '*') AS a ON a.`Id` = b.`Id`\n"
@@ -217,7 +259,7 @@ class CdcApplier:
             f"  LOGICAL_OR(field = '*') AS star FROM {eff} GROUP BY `Id`) AS x ON x.`Id` = p.`Id`\n"
             f"LEFT JOIN {keep} AS k ON k.`Id` = p.`Id`"
         )
-        merge = self._merge_sql(raw, src, plan, columns)
+        merge = self._merge_sql(raw, src, columns)
         record = (
             f"MERGE {state} AS t\n"
             f"USING (SELECT {ent} AS entity, `Id`, field, `_version`, `_commit_number`, `_sequence` FROM {eff}) AS s\n"
@@ -229,7 +271,7 @@ class CdcApplier:
             f"DELETE FROM {state} AS f WHERE f.entity = {ent} AND f.field <> '*' AND EXISTS (\n"
             f"  SELECT 1 FROM {eff} AS e WHERE e.field = '*' AND e.`Id` = f.`Id` AND {newer('e', 'f')})"
         )
-        logged = [f.name for f in plan.fields] + RAW_METADATA.names
+        logged = ["Id", *columns, *RAW_METADATA.names]
         log_cols = ", ".join(_q(c) for c in logged)
         history = (
             f"INSERT INTO {log_table} ({log_cols}, `_source_file`)\n"
@@ -239,59 +281,41 @@ class CdcApplier:
         return [capture, effective, protected, source, merge, record, compact, history, *drops]
 
     @staticmethod
-    def _merge_sql(raw: str, src: str, plan: SchemaPlan, columns: Sequence[str]) -> str:
-        types = plan.types
-
+    def _merge_sql(raw: str, src: str, columns: Sequence[str]) -> str:
         def sets(name: str) -> str:
             mark = sql_literal(f",{name},")
-            return f"(STRPOS(s.`_eff`, {mark}) > 0 OR (s.`_star` AND STRPOS(s.`_keep`, {mark}) = 0))"
+            return (f"(STRPOS(s.`_eff`, {mark}) > 0 OR (s.`_star` AND STRPOS(s.`_schema`, {mark}) > 0 "
+                    f"AND STRPOS(s.`_keep`, {mark}) = 0))")  # fmt: skip
 
-        def value(name: str) -> str:
-            if name in plan.casts:
-                from sfpipe.adapters.warehouse.schema import bigquery_type
-
-                return f"CAST(s.{_q(name)} AS {bigquery_type(types[name])})"
-            return f"s.{_q(name)}"
-
-        salesforce = [c for c in columns if not c.startswith("_")]
-        updates = [f"{_q(c)} = IF({sets(c)}, {value(c)}, t.{_q(c)})" for c in salesforce]
-        inserts = {c: value(c) for c in salesforce}
+        updates = {c: f"IF({sets(c)}, s.{_q(c)}, t.{_q(c)})" for c in columns}
+        inserts = {c: f"s.{_q(c)}" for c in columns}
         if "IsDeleted" in inserts:
-            inserts["IsDeleted"] = f"COALESCE({value('IsDeleted')}, FALSE)"
-        person = all(n in types for n in (*_NAME_PARTS, "Name"))
-        if person and any(n in salesforce for n in _NAME_PARTS):
-
-            def part(n: str, new: bool) -> str:
-                if n not in salesforce:
-                    return f"t.{_q(n)}" if not new else "CAST(NULL AS STRING)"
-                return f"IF({sets(n)}, {value(n)}, t.{_q(n)})" if not new else value(n)
-
-            def full(new: bool) -> str:
-                first, last = part("FirstName", new), part("LastName", new)
+            inserts["IsDeleted"] = "COALESCE(s.`IsDeleted`, FALSE)"
+        if all(n in columns for n in (*_NAME_PARTS, "Name")):
+            # a person's full Name is not in change events: recomputed when a part is set, unless a newer
+            # explicit Name (a repaired row's) is in place
+            def full(first: str, last: str) -> str:
                 return f"NULLIF(TRIM(CONCAT(COALESCE({first}, ''), ' ', COALESCE({last}, ''))), '')"
 
-            changed = " OR ".join(sets(n) for n in _NAME_PARTS if n in salesforce)
-            own = f"IF({sets('Name')}, {value('Name')}, " if "Name" in salesforce else "("
-            updates = [u for u in updates if not u.startswith("`Name` =")]
-            updates.append(f"`Name` = {own}IF({changed}, {full(False)}, t.`Name`))")
-            inserts["Name"] = f"COALESCE({value('Name')}, {full(True)})" if "Name" in salesforce else full(True)
+            parts = " OR ".join(sets(n) for n in _NAME_PARTS)
+            derived = full(updates["FirstName"], updates["LastName"])
+            updates["Name"] = (f"IF({sets('Name')}, s.`Name`, IF(({parts}) AND STRPOS(s.`_keep`, ',Name,') = 0, "
+                               f"{derived}, t.`Name`))")  # fmt: skip
+            inserts["Name"] = f"COALESCE(s.`Name`, {full('s.`FirstName`', 's.`LastName`')})"
         newer_row = newer("s", "t", ("_version", "_commit_number"))
-        updates += [
-            f"`_hard_deleted` = IF({sets('_hard_deleted')}, s.`_hard_deleted`, t.`_hard_deleted`)"
-            if "_hard_deleted" in columns
-            else "`_hard_deleted` = t.`_hard_deleted`",
+        assignments = [f"{_q(c)} = {expr}" for c, expr in updates.items()] + [
+            f"`_hard_deleted` = IF({sets('_hard_deleted')}, s.`_hard_deleted`, t.`_hard_deleted`)",
             f"`_version` = IF({newer_row}, s.`_version`, t.`_version`)",
             f"`_commit_number` = IF({newer_row}, s.`_commit_number`, t.`_commit_number`)",
             "`_source` = 'cdc'",
             "`_run_id` = s.`_run_id`",
             "`_ingested_at` = s.`_ingested_at`",
         ]
-        hard = "COALESCE(s.`_hard_deleted`, FALSE)" if "_hard_deleted" in columns else "FALSE"
         insert_cols = ["Id", *inserts, "_hard_deleted", "_version", "_commit_number", "_source", "_run_id",
                        "_ingested_at"]  # fmt: skip
-        insert_vals = ["s.`Id`", *inserts.values(), hard, "s.`_version`", "s.`_commit_number`", "'cdc'", "s.`_run_id`",
-                       "s.`_ingested_at`"]  # fmt: skip
-        set_sql = ",\n    ".join(updates)
+        insert_vals = ["s.`Id`", *inserts.values(), "COALESCE(s.`_hard_deleted`, FALSE)", "s.`_version`",
+                       "s.`_commit_number`", "'cdc'", "s.`_run_id`", "s.`_ingested_at`"]  # fmt: skip
+        set_sql = ",\n    ".join(assignments)
         return (
             f"MERGE {raw} AS t\n"
             f"USING {src} AS s\n"

@@ -75,6 +75,9 @@ class Change:
     def effects(self) -> dict[str, Any]:
         """The columns this change sets and their values (derived columns included).
 
+        A full row sets every column its ``field_types`` name (the cdc-publisher lists the whole
+        event schema for CREATE and UNDELETE), so that columns the change does not carry become
+        NULL and columns the event schema lacks (formula fields a batch load brought) stay.
         ``SystemModstamp`` is the commit timestamp cut to the second (what Salesforce stores);
         a DELETE also sets ``LastModifiedDate`` and ``LastModifiedById`` as the deletion did.
         """
@@ -84,11 +87,16 @@ class Change:
             if self.commit_user:
                 out["LastModifiedById"] = self.commit_user
             return out
-        out = dict(self.values) if self.full else {name: self.values.get(name) for name in self.fields}
         if self.full:
+            # every column of the event schema: the ones it does not carry are null
+            out = {name: None for name in self.field_types}
+            out.update(self.values)
             out[DELETED] = False
             out[HARD_DELETED] = False
-        out.setdefault(MODSTAMP, stamp)
+        else:
+            out = {name: self.values.get(name) for name in self.fields}
+        if out.get(MODSTAMP) is None:
+            out[MODSTAMP] = stamp
         return out
 
 
@@ -143,6 +151,8 @@ class Patch:
     """Columns set by partial changes, with the version that set each."""
     star: Version | None = None
     """Version of the newest full-row change, if any (every column not in ``versions`` comes from it)."""
+    star_columns: frozenset[str] = frozenset()
+    """The columns that full-row change sets (its event schema's)."""
     newest: Version | None = None
 
     def add(self, change: Change) -> None:
@@ -152,6 +162,7 @@ class Patch:
             self.values = dict(effects)
             self.versions = {}
             self.star = change.version
+            self.star_columns = frozenset(effects)
         else:
             self.values.update(effects)
             for name in effects:
@@ -234,8 +245,9 @@ def sf_type_of(dtype: pa.DataType) -> str:
 def patch_table(patches: Sequence[Patch], types: Mapping[str, pa.DataType]) -> pa.Table:
     """The patches of one object as rows: Id, every column any of them sets, and their versions.
 
-    ``_full`` says a row carries a full-row change; a column neither set by it nor by a partial
-    change is NULL and is never written (the MERGE reads which columns to set from the versions).
+    ``_full`` says a row carries a full-row change and ``_schema`` lists the columns it sets
+    (``,a,b,``); a column set neither by it nor by a partial change is NULL here and never
+    written (the MERGE reads which columns to set from the versions).
     """
     names = [n for n in types if n != "Id"]
     arrays = [pa.array([p.record_id for p in patches], pa.string())]
@@ -247,15 +259,18 @@ def patch_table(patches: Sequence[Patch], types: Mapping[str, pa.DataType]) -> p
     newest = [p.newest for p in patches]
     arrays += [
         pa.array([p.star is not None for p in patches], pa.bool_()),
+        pa.array([f",{','.join(sorted(p.star_columns))}," if p.star is not None else "," for p in patches]),
         pa.array([v[0] if v else None for v in newest], TIMESTAMP),
         pa.array([v[1] if v else None for v in newest], pa.int64()),
     ]
-    fields += [pa.field("_full", pa.bool_()), pa.field("_version", TIMESTAMP), pa.field("_commit_number", pa.int64())]
+    fields += [pa.field("_full", pa.bool_()), pa.field("_schema", pa.string()), pa.field("_version", TIMESTAMP),
+               pa.field("_commit_number", pa.int64())]  # fmt: skip
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def version_table(patches: Sequence[Patch]) -> pa.Table:
-    """One row per (record, column set) with its version; a full-row change is the column ``*``."""
+    """One row per (object, record, column set) with its version; a full-row change is the column ``*``."""
+    entities: list[str] = []
     ids: list[str] = []
     names: list[str] = []
     stamps: list[datetime] = []
@@ -266,6 +281,7 @@ def version_table(patches: Sequence[Patch]) -> pa.Table:
         if p.star is not None:
             entries.append(("*", p.star))
         for name, version in entries:
+            entities.append(p.entity)
             ids.append(p.record_id)
             names.append(name)
             stamps.append(version[0])
@@ -273,6 +289,7 @@ def version_table(patches: Sequence[Patch]) -> pa.Table:
             sequences.append(version[2])
     return pa.table(
         {
+            "entity": pa.array(entities, pa.string()),
             "Id": pa.array(ids, pa.string()),
             "field": pa.array(names, pa.string()),
             "_version": pa.array(stamps, TIMESTAMP),

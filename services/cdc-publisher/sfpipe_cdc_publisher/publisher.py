@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CDC_TOPIC = "sfpipe-cdc"
+FULL_ROW = frozenset({"CREATE", "UNDELETE"})
 MAX_REQUEST_BYTES = 8 << 20
 QUEUE_RESPONSES = 64
 PUBLISH_ATTEMPTS = 8
@@ -223,6 +224,10 @@ class CdcPublisher:
                 items.append(change)
                 continue
             extra = self.repair.audit_types(change.entity)
+            if change.change_type in FULL_ROW:
+                # a full row sets every column its schema has: name them all, as far as describe knows them
+                described = self.repair.types(change.entity)
+                extra = {**{c: t for c, t in decoder.columns.items() if c in described}, **extra}
             items.extend(change_messages(change, run_id=self.run_id, replay_id=replay_hex, extra_types=extra))
         if response.events:
             replay_id = bytes(response.events[-1].replay_id)

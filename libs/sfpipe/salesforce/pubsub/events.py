@@ -259,6 +259,11 @@ class ChangeEventDecoder:
             else:
                 self.types[spec["name"]] = doc.lower() or "string"
 
+    @property
+    def columns(self) -> dict[str, str]:
+        """Every column the schema can carry (compound parts by their column names) and its type."""
+        return {self.column(path): sf_type for path, sf_type in self.types.items()}
+
     def read(self, payload: bytes) -> dict[str, Any]:
         """The raw Avro record."""
         record: dict[str, Any] = fastavro.schemaless_reader(io.BytesIO(payload), self._parsed, None)  # type: ignore[assignment]
