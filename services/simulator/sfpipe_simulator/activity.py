@@ -380,7 +380,7 @@ class ActivityEngine:
         name = self._choice(("Task", "Contact", "Lead", "Opportunity", "Case", "Account"))
         obj = get_object(name)
         assert obj
-        recent = tx.select(f"SELECT Id FROM {q(obj.table)} WHERE IsDeleted ORDER BY SystemModstamp DESC, Id LIMIT 20")
+        recent = tx.select(f"SELECT Id FROM {q(obj.table)} WHERE IsDeleted ORDER BY Id DESC LIMIT 20")
         if not recent:
             raise _Skip
         record_id = recent[int(self.rng.integers(len(recent)))][0]

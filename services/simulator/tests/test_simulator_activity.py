@@ -88,10 +88,17 @@ def test_read_from_a_position_and_wait(busy):
 
 
 def test_same_seed_same_changes(tmp_path):
+    from sfpipe_simulator.metadata import get_object
+
+    def untimed(event):
+        # datetime fields change or not depending on whether two writes fall in the same second
+        obj = get_object(event.entity)
+        return tuple(f for f in event.changed_fields if obj.field(f).type != "datetime")
+
     def run(folder):
         with Simulator(SimulatorConfig(seed=5, scale=1_000, data_dir=folder)) as sim:
             sim.runtime.activity.apply(60)
-            return [(e.entity, e.change_type, e.record_ids, e.changed_fields) for e in sim.store.changes.read(0, 10_000)]
+            return [(e.entity, e.change_type, e.record_ids, untimed(e)) for e in sim.store.changes.read(0, 10_000)]
 
     first, second = run(tmp_path / "a"), run(tmp_path / "b")
     assert first == second and len(first) >= 60
