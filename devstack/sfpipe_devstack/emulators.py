@@ -6,6 +6,7 @@ process group so that stopping it also stops the Java child of the Pub/Sub launc
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -188,21 +189,20 @@ def spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> 
         )
 
 
-def _local_tls() -> ssl.SSLContext:
+@functools.cache
+def _local_opener() -> urllib.request.OpenerDirector:
+    """One opener for every health check: building a TLS context costs tens of milliseconds."""
     # a local service's certificate is self-signed (the simulator's); a health check only asks "alive?"
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    return context
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
     """Whether a GET answers 2xx (no proxy, any certificate: these are local processes)."""
-    opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=_local_tls())
-    )
     try:
-        with opener.open(url, timeout=timeout) as response:
+        with _local_opener().open(url, timeout=timeout) as response:
             return 200 <= int(response.status) < 300
     except (OSError, ValueError):
         return False

@@ -300,7 +300,7 @@ class Devstack:
                         f"see {record.log}:\n{_tail(Path(record.log))}"
                     )
             if pending:
-                time.sleep(0.05)
+                time.sleep(0.1)
         return took
 
     def up(self, *, topology: Topology | None = None) -> UpReport:
