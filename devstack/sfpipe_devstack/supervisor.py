@@ -138,6 +138,11 @@ class Devstack:
         for name in Settings.model_fields:
             if name.endswith("_port"):
                 env[f"SFPIPE_{name.upper()}"] = str(getattr(s, name))
+        # Salesforce clients go to the simulator on its configured port, unless pointed at a real org
+        default_login = Settings.model_fields["sf_login_url"].default
+        env["SFPIPE_SF_LOGIN_URL"] = (
+            f"https://{s.host}:{s.simulator_port}" if s.sf_login_url == default_login else s.sf_login_url
+        )
         env.update(
             {
                 "PUBSUB_EMULATOR_HOST": s.pubsub_emulator_host,

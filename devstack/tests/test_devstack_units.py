@@ -205,6 +205,11 @@ def test_env_exports_what_a_client_needs(tmp_path):
     assert env["SFPIPE_HOME"] == str((tmp_path / "home").resolve())
     assert env["SFPIPE_PUBSUB_PORT"] == "18085"
     assert env["SFPIPE_PROJECT"] == env["GOOGLE_CLOUD_PROJECT"] == "p-1"
+    assert env["SFPIPE_SF_LOGIN_URL"] == "https://127.0.0.1:8300"
+    moved = Devstack(Settings(home=tmp_path / "home", simulator_port=18300)).client_env()
+    assert moved["SFPIPE_SF_LOGIN_URL"] == "https://127.0.0.1:18300"  # follows the simulator's port
+    real = Devstack(Settings(home=tmp_path / "home", sf_login_url="https://acme.my.salesforce.com")).client_env()
+    assert real["SFPIPE_SF_LOGIN_URL"] == "https://acme.my.salesforce.com"  # a real org is left alone
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "warehouse.url").write_text("grpc://127.0.0.1:19999\n")
     assert stack.client_env()["SFPIPE_WAREHOUSE_URL"] == "grpc://127.0.0.1:19999"
