@@ -452,6 +452,7 @@ class SimulatorProcess(_ClientHelpers):
         if not c.port:
             c.port = _free_port(c.host)
         self.grpc_port = _free_port(c.host)
+        c.data_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **c.env(), "SFPIPE_SIMULATOR_GRPC_PORT": str(self.grpc_port)}
         log_handle = (self.log_file or (c.data_dir / f"simulator-{c.port}.log")).open("ab")
         self.proc = subprocess.Popen(
