@@ -6,6 +6,7 @@ certificates); the server certificate names localhost, 127.0.0.1 and any extra h
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,8 +28,21 @@ def _names(hosts: list[str]) -> list[x509.GeneralName]:
 
 
 def ensure_certificate(folder: Path, hosts: list[str] | None = None) -> tuple[Path, Path, Path]:
-    """(ca.pem, server.pem, server.key) in ``folder``, created when missing or not covering ``hosts``."""
+    """(ca.pem, server.pem, server.key) in ``folder``, created when missing or not covering ``hosts``.
+
+    Several simulators may share a data folder: a file lock keeps one from reading a key that
+    another is halfway through replacing.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _ensure(folder, hosts)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _ensure(folder: Path, hosts: list[str] | None) -> tuple[Path, Path, Path]:
     ca_path, cert_path, key_path = folder / "ca.pem", folder / "server.pem", folder / "server.key"
     wanted = {str(n.value) for n in _names(hosts or [])}
     if ca_path.exists() and cert_path.exists() and key_path.exists():

@@ -310,3 +310,17 @@ def test_record_json_formats(http, sim):
     assert isinstance(record["Amount"], float) and isinstance(record["IsWon"], bool)
     raw = http.get(f"{sim.url}/services/data/v59.0/query", params={"q": "SELECT COUNT() FROM Account"})
     assert json.loads(raw.content) == {"totalSize": raw.json()["totalSize"], "done": True, "records": []}
+
+
+def test_idle_sessions_expire(tmp_path):
+    import time
+
+    from sfpipe_simulator.server import Simulator, SimulatorConfig
+
+    with Simulator(SimulatorConfig(scale=1_000, session_seconds=1, data_dir=tmp_path)) as small:
+        session = small.requests_session()
+        session.headers["Authorization"] = f"Bearer {small.login()}"
+        assert session.get(f"{small.url}/services/data/v59.0/limits").status_code == 200
+        time.sleep(1.3)
+        expired = session.get(f"{small.url}/services/data/v59.0/limits")
+        assert expired.status_code == 401 and expired.json()[0]["errorCode"] == "INVALID_SESSION_ID"
