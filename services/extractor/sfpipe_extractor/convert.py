@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,6 +23,8 @@ from sfpipe.salesforce.errors import BadResponseError, UnknownFieldTypeError
 from sfpipe.salesforce.types import FieldInfo, UnknownFieldType, arrow_schema, convert_strings
 
 _NATIVE_JSON = (pa.bool_(), pa.int64(), pa.float64())
+CSV_BLOCK_BYTES = 1 << 20
+"""Bulk CSV is parsed in blocks of this size: the memory a chunk costs, whatever its row count."""
 
 
 def checked_schema(sobject: str, fields: Sequence[FieldInfo]) -> pa.Schema:
@@ -44,7 +46,21 @@ class PageConverter:
         self.fields = list(fields)
         self.schema = checked_schema(sobject, self.fields)
         self.names = [f.name for f in self.fields]
-        self._csv_types = dict.fromkeys(self.names, pa.string())
+        # the CSV reader parses numbers, booleans, dates and timestamps itself (twice as fast as
+        # reading text and casting); times keep their text and go through convert_strings
+        self._csv_types = {f.name: pa.string() if pa.types.is_time(f.arrow) else f.arrow for f in self.fields}
+        self._csv_text = [f for f in self.fields if pa.types.is_time(f.arrow)]
+        self._csv_convert = pacsv.ConvertOptions(
+            column_types=self._csv_types,
+            include_columns=self.names,
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            true_values=["true", "True", "TRUE"],
+            false_values=["false", "False", "FALSE"],
+        )
+        self._csv_read = pacsv.ReadOptions(use_threads=True, block_size=CSV_BLOCK_BYTES)
+        self._csv_parse = pacsv.ParseOptions(newlines_in_values=True)
 
     # ------------------------------------------------------------------ REST JSON
 
@@ -86,45 +102,61 @@ class PageConverter:
     # ------------------------------------------------------------------ Bulk CSV
 
     def from_csv(self, data: bytes, expected_rows: int, where: str = "") -> pa.Table:
-        """A Bulk API 2.0 result chunk as a table; its row count must match ``Sforce-NumberOfRecords``."""
+        """A Bulk API 2.0 result chunk held in memory; its row count must match ``Sforce-NumberOfRecords``."""
         if not data.strip():
             if expected_rows == 0:
                 return self.schema.empty_table()
             msg = f"{self.sobject}{where}: empty CSV chunk, but Sforce-NumberOfRecords says {expected_rows}"
             raise BadResponseError(msg)
-        try:
-            table = pacsv.read_csv(
-                io.BytesIO(data),
-                read_options=pacsv.ReadOptions(use_threads=True, block_size=8 << 20),
-                parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=self._csv_types,
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            msg = f"{self.sobject}{where}: CSV chunk is malformed or truncated ({exc})"
-            raise BadResponseError(msg) from None
-        header = table.column_names
-        missing = [n for n in self.names if n not in header]
-        if missing:
-            msg = f"{self.sobject}{where}: CSV header lacks selected fields {missing[:10]}; got {header[:10]}…"
-            raise BadResponseError(msg)
-        if table.num_rows != expected_rows:
+        table = pa.Table.from_batches(list(self.csv_batches(io.BytesIO(data), where)), schema=self.schema)
+        self.check_count(table.num_rows, expected_rows, where)
+        return table
+
+    def check_count(self, rows: int, expected_rows: int, where: str = "") -> None:
+        """A chunk with fewer (or more) rows than its header announced was cut short (or padded)."""
+        if rows != expected_rows:
             msg = (
-                f"{self.sobject}{where}: CSV chunk has {table.num_rows} rows but Sforce-NumberOfRecords "
+                f"{self.sobject}{where}: CSV chunk has {rows} rows but Sforce-NumberOfRecords "
                 f"says {expected_rows}: the chunk is truncated"
             )
             raise BadResponseError(msg)
-        columns = []
-        for f in self.fields:
+
+    def csv_batches(self, stream: IO[bytes], where: str = "") -> Iterator[pa.RecordBatch]:
+        """A Bulk CSV chunk read from a stream, block by block, as typed record batches.
+
+        Memory stays at a few blocks whatever the chunk's size. A parse error (a row cut short,
+        a value that is not of its field's type, a missing column) is a :class:`BadResponseError`;
+        an error of the stream itself (a dropped connection) is raised as it is, for the caller
+        to retry.
+        """
+        try:
+            reader = pacsv.open_csv(
+                stream, read_options=self._csv_read, parse_options=self._csv_parse, convert_options=self._csv_convert
+            )
+            for batch in reader:
+                yield self._finish(batch, where)
+        except pa.ArrowKeyError as exc:
+            msg = f"{self.sobject}{where}: CSV header lacks a selected field ({exc})"
+            raise BadResponseError(msg) from None
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            if "does not exist in CSV file" in str(exc):
+                msg = f"{self.sobject}{where}: CSV header lacks a selected field ({exc})"
+            else:
+                msg = f"{self.sobject}{where}: CSV chunk is malformed or truncated ({exc})"
+            raise BadResponseError(msg) from None
+
+    def _finish(self, batch: pa.RecordBatch, where: str) -> pa.RecordBatch:
+        for f in self._csv_text:
+            index = batch.schema.get_field_index(f.name)
             try:
-                columns.append(convert_strings(table.column(f.name), f.type))
+                converted = convert_strings(batch.column(index), f.type)
             except TerminalError as exc:
-                msg = f"{self.sobject}.{f.name}: {exc}"
+                msg = f"{self.sobject}.{f.name}{where}: {exc}"
                 raise BadResponseError(msg) from None
-        return pa.Table.from_arrays(columns, schema=self.schema)
+            batch = batch.set_column(index, f.name, converted)
+        if batch.schema != self.schema:
+            batch = batch.cast(self.schema)
+        return batch
 
 
 def max_timestamp(table: pa.Table, column: str | None) -> Any:

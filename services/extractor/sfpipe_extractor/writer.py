@@ -24,7 +24,7 @@ from sfpipe.lake import ManifestFile
 
 log = logging.getLogger(__name__)
 
-ROW_GROUP_BYTES = 64 << 20
+ROW_GROUP_BYTES = 32 << 20
 """Arrow bytes buffered per row group (Parquet row groups stay well under 128 MiB)."""
 
 PART_BYTES = 1 << 30

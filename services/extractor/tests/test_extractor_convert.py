@@ -69,7 +69,7 @@ def test_truncated_csv_fails_with_a_clear_error():
 
 def test_csv_missing_a_selected_column_is_rejected():
     converter = PageConverter("Opportunity", FIELDS)
-    with pytest.raises(BadResponseError, match="lacks selected fields"):
+    with pytest.raises(BadResponseError, match="CSV header lacks a selected field.*'Amount'"):
         converter.from_csv(b'"Id","Name"\n"006A","x"\n', expected_rows=1)
 
 
