@@ -173,8 +173,11 @@ class QualityChecker:
             if raw_table(rules.name) not in catalog.columns:
                 continue
             window = windows.get(rules.name)
+            # objects without CreatedDate (UserRole) are counted whole, on both sides
+            dated = catalog.has(raw_table(rules.name), "CreatedDate")
+            before = window.window_to if window is not None and dated else None
             try:
-                counts[rules.name] = source.count(rules.name, created_before=window.window_to if window else None)
+                counts[rules.name] = source.count(rules.name, created_before=before)
             except TerminalError as exc:
                 errors.append(f"{rules.name}: {type(exc).__name__}: {exc}")
             except (SfpipeError, OSError) as exc:

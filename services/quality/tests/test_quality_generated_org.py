@@ -14,6 +14,7 @@ from sfpipe.config import load_settings, reset_settings
 from sfpipe_quality.runner import QualityChecker
 from sfpipe_quality.source import salesforce_source
 from sfpipe_quality.spec import Severity
+from sfpipe_quality.suites.context import ObjectWindow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,6 +39,22 @@ def load_generated_org(session: EmbeddedSession, folder: Path) -> None:
         "SELECT *, 'seed' AS _source_file FROM sfpipe_raw.opportunity"
     )
     session.run(statements)
+
+
+def last_day_windows(session: EmbeddedSession, folder: Path) -> dict[str, ObjectWindow]:
+    """Windows as an incremental run over the org's last day would have recorded them."""
+    start = AS_OF - dt.timedelta(days=1)
+    windows = {}
+    for obj in sorted(p.name for p in folder.iterdir() if p.is_dir()):
+        rows = (
+            session.fetch(
+                f"SELECT count(*) FROM sfpipe_raw.\"{obj.lower()}\" WHERE SystemModstamp >= TIMESTAMPTZ '{start.isoformat()}'"
+            )
+            .column(0)[0]
+            .as_py()
+        )
+        windows[obj] = ObjectWindow(start, AS_OF, int(rows))
+    return windows
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +82,10 @@ def test_generated_org_with_dataform_marts_passes_every_suite(tmp_path, sfpipe_e
     monkeypatch.setenv("SFPIPE_SF_VERIFY_TLS", str(simulator.verify))
     reset_settings()
     settings = load_settings()
-    checker = QualityChecker(warehouse, settings, source=lambda: salesforce_source(settings))
+    windows = last_day_windows(session, tmp_path / "org")
+    checker = QualityChecker(
+        warehouse, settings, source=lambda: salesforce_source(settings), windows=lambda _run: windows
+    )
 
     clean = checker.run(RUN_ID)
 
@@ -81,6 +101,8 @@ def test_generated_org_with_dataform_marts_passes_every_suite(tmp_path, sfpipe_e
     else:
         assert len(reconciled) == 17
     assert next(r for r in clean.results if r.check == "opportunity.stage_in_picklist").success
+    fresh = [r for r in clean.results if r.check.endswith(".fresh")]
+    assert len(fresh) >= 5 and all(r.success for r in fresh)
     assert len(clean.results) > 170
 
     session.run(
