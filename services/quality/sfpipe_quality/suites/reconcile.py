@@ -3,7 +3,8 @@
 Per object, the raw layer's live rows (not soft- or hard-deleted) are counted against the
 source's ``SELECT COUNT() FROM <Object>``. Both sides count only records created before
 the end of the object's last extract window, so records created since then (which the
-next run or CDC brings) do not count as missing; what remains is deletions and
+next run or CDC brings) do not count as missing (objects without CreatedDate, such as
+UserRole, are counted whole on both sides); what remains is deletions and
 undeletions since the window closed, which the tolerance absorbs
 (``SFPIPE_QUALITY_RECONCILE_TOLERANCE``, a share of the source count). Exact per-record
 differences are the reconciliation service's job; this check says when to look.
