@@ -56,10 +56,10 @@ def test_writes_are_storage_write_api_cdc_upserts_on_the_primary_key():
 
 
 def test_options_parse():
-    opts = PipelineOptions(["--subscription=projects/p/subscriptions/cdc-stream", "--objects=Account,Contact"])
+    opts = PipelineOptions(["--cdc_subscription=projects/p/subscriptions/cdc-stream", "--cdc_objects=Account,Contact"])
     cdc = opts.view_as(CdcStreamOptions)
-    assert cdc.subscription.endswith("/cdc-stream") and cdc.raw_dataset == "sfpipe_raw"
-    assert cdc.objects == "Account,Contact"
+    assert cdc.cdc_subscription.endswith("/cdc-stream") and cdc.cdc_raw_dataset == "sfpipe_raw"
+    assert cdc.cdc_objects == "Account,Contact"
 
 
 def _message(entity, rid, kind, ms, cn, values=None, changed=None, types=None):

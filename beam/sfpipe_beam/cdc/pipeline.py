@@ -49,15 +49,15 @@ Lookup = Callable[[str, str], Mapping[str, Any] | None]
 
 
 class CdcStreamOptions(PipelineOptions):
-    """The streaming pipeline's parameters."""
+    """The streaming pipeline's parameters (prefixed: every pipeline's options share one parser)."""
 
     @classmethod
     def _add_argparse_args(cls, parser: Any) -> None:
-        parser.add_argument("--subscription", default="", help="projects/<p>/subscriptions/cdc-stream (needed)")
-        parser.add_argument("--dead_letter_topic", default="", help="projects/<p>/topics/sfpipe-dead-letter")
-        parser.add_argument("--bq_project", default="", help="project of the sfpipe_raw dataset (default: --project)")
-        parser.add_argument("--raw_dataset", default=RAW_DATASET, help="dataset of the raw tables")
-        parser.add_argument("--objects", default=DEFAULT_OBJECTS, help="comma-separated objects to write")
+        parser.add_argument("--cdc_subscription", default="", help="projects/<p>/subscriptions/cdc-stream (needed)")
+        parser.add_argument("--cdc_dead_letter_topic", default="", help="projects/<p>/topics/sfpipe-dead-letter")
+        parser.add_argument("--cdc_bq_project", default="", help="project of sfpipe_raw (default --project)")
+        parser.add_argument("--cdc_raw_dataset", default=RAW_DATASET, help="dataset of the raw tables")
+        parser.add_argument("--cdc_objects", default=DEFAULT_OBJECTS, help="comma-separated objects to write")
 
 
 class ParseChanges(beam.DoFn):
@@ -206,23 +206,23 @@ def run(argv: Sequence[str] | None = None) -> beam.Pipeline:
 
     options = PipelineOptions(list(argv or []), streaming=True)
     opts = options.view_as(CdcStreamOptions)
-    if not opts.subscription:
-        msg = "--subscription is required: projects/<project>/subscriptions/cdc-stream"
+    if not opts.cdc_subscription:
+        msg = "--cdc_subscription is required: projects/<project>/subscriptions/cdc-stream"
         raise BadInputError(msg, field="subscription")
-    project = opts.bq_project or options.view_as(GoogleCloudOptions).project
-    objects = [o.strip() for o in opts.objects.split(",") if o.strip()]
-    schemas = table_schemas(project, opts.raw_dataset, objects)
+    project = opts.cdc_bq_project or options.view_as(GoogleCloudOptions).project
+    objects = [o.strip() for o in opts.cdc_objects.split(",") if o.strip()]
+    schemas = table_schemas(project, opts.cdc_raw_dataset, objects)
     columns = {name: [f["name"] for f in schema["fields"]] for name, schema in schemas.items()}
     pipeline = beam.Pipeline(options=options)
-    messages = pipeline | "Read" >> ReadFromPubSub(subscription=opts.subscription, with_attributes=True)
+    messages = pipeline | "Read" >> ReadFromPubSub(subscription=opts.cdc_subscription, with_attributes=True)
     outputs = build(
         pipeline, messages, objects=objects, columns=columns,
-        lookup=BigQueryLookup(project, opts.raw_dataset),
-        sink=lambda name: bigquery_sink(f"{project}:{opts.raw_dataset}.{table_name(name)}", schemas[name]),
+        lookup=BigQueryLookup(project, opts.cdc_raw_dataset),
+        sink=lambda name: bigquery_sink(f"{project}:{opts.cdc_raw_dataset}.{table_name(name)}", schemas[name]),
         run_id=new_run_id(),
     )  # fmt: skip
-    if opts.dead_letter_topic:
-        outputs["dead_letter"] | "DeadLetter" >> WriteToPubSub(opts.dead_letter_topic)
+    if opts.cdc_dead_letter_topic:
+        outputs["dead_letter"] | "DeadLetter" >> WriteToPubSub(opts.cdc_dead_letter_topic)
     log.info("CDC pipeline on %s: %d objects", options.view_as(StandardOptions).runner, len(objects))
     pipeline.run()
     return pipeline

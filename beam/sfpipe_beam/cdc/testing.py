@@ -65,8 +65,10 @@ class CdcRig:
         from sfpipe_cdc_publisher.checkpoint import Checkpoints, Position
         from sfpipe_simulator.pubsub_api import replay
 
+        events = self.sim.store.changes.read(position - 1, 1) if position > 0 else []
+        commit = events[0].commit_timestamp if events else None
         Checkpoints(object_store(self.settings), self.settings.state_bucket).save(
-            self.settings.cdc_topic, Position(replay.to_bytes(position))
+            self.settings.cdc_topic, Position(replay.to_bytes(position), commit_timestamp=commit)
         )
 
 
