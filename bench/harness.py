@@ -2,7 +2,10 @@
 
 Figures are compared with a reference measured in the same run (DESIGN.md §10): a ratio
 holds on a shared machine where an absolute time does not. Peak memory is read from the
-process's own accounting (``ru_maxrss``), for this process and for finished children.
+process's own accounting: the kernel's high-water mark of this address space (``VmHWM``
+in ``/proc/self/status``), which starts afresh in a new program — unlike ``ru_maxrss``,
+which Linux carries across ``exec`` so that a child started from a large parent would
+report the parent's peak.
 """
 
 from __future__ import annotations
@@ -24,8 +27,21 @@ from typing import Any
 RESULTS = Path(__file__).parent / "results"
 
 
+def _vm_hwm_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
 def peak_rss_mb(children: bool = False) -> float:
     """Peak resident memory in MiB of this process (or of its waited-for children)."""
+    if not children and (hwm := _vm_hwm_mb()) is not None:
+        return hwm
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
     return resource.getrusage(who).ru_maxrss / 1024.0
 
@@ -57,7 +73,8 @@ def run_isolated(code: str, env: dict[str, str] | None = None, timeout: float = 
     wrapper = (
         "import json, resource, sys\n"
         f"{code}\n"
-        "result['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0\n"
+        "from bench.harness import peak_rss_mb\n"
+        "result['peak_rss_mb'] = peak_rss_mb()\n"
         "print(json.dumps(result))\n"
     )
     proc = subprocess.run(
