@@ -11,8 +11,9 @@ source tag, plans the schema change, and hands one MERGE per object to the wareh
 
 - the staged rows are projected onto the raw table's types and given their metadata
   (``_version`` = ``SystemModstamp`` unless the rows carry one, as CDC rows do);
-- the newest version per ``Id`` is computed once, into a temp table, and feeds the effect
-  count, the MERGE and the ``__changes`` insert, all in one transaction;
+- the newest version per ``Id`` is ranked once and appended to ``__changes``; the effect
+  count and the MERGE read exactly those rows back (the load's ``_ingested_at`` and
+  ``_run_id`` select them), all in one transaction;
 - hard-deleted Ids become tombstones: they set ``IsDeleted`` and ``_hard_deleted`` on an
   existing row with a version that wins, keep every other value, and never insert.
 
@@ -32,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sfpipe.adapters.warehouse import schema as wschema
+from sfpipe.adapters.warehouse import sql as wsql
 from sfpipe.adapters.warehouse.base import MergeResult, MergeSpec, TableRef, Warehouse, check_name
 from sfpipe.errors import BadInputError, TerminalError
 from sfpipe.ops import sql_literal
@@ -70,9 +72,6 @@ VERSION_FIELDS = ("SystemModstamp", "LastModifiedDate", "CreatedDate")
 """Where a batch row's version comes from: the first of these the object has."""
 
 SOURCES = frozenset({"batch", "cdc"})
-
-DEDUP_TABLE = "_sfpipe_src"
-
 
 class SchemaConflict(TerminalError):
     """The new data's schema cannot be written into the raw table without losing information."""
@@ -436,22 +435,36 @@ class RawLayer:
                 )
             if not parts:
                 return RawLoad(MergeResult())
-            spec = MergeSpec(
+            # 1. the newest version per Id of this load goes to the change log (one ranking);
+            # 2. the MERGE reads exactly those rows back: no second ranking, no temp copy.
+            offered = MergeSpec(
                 target=target,
                 source=staging or ids_table or target,
                 key=KEY,
                 columns=tuple(columns),
-                deleted_flag=DELETED_FLAG if DELETED_FLAG in plan.types else None,
                 source_query="\n  UNION ALL\n  ".join(parts),
                 carry=(SOURCE_FILE,),
                 tiebreak=(SOURCE_FILE,),
+            )
+            log = changes_ref(sobject)
+            log_columns = ", ".join(_q(c) for c in [*columns, SOURCE_FILE])
+            to_log = f"INSERT INTO {log.sql} ({log_columns})\n{wsql.newest_per_key_sql(offered, columns)}"
+            this_load = (
+                f"SELECT {', '.join(_q(c) for c in columns)} FROM {log.sql}\n"
+                f"  WHERE {_q(INGESTED_AT)} = {_ts(ingested_at)} AND {_q(RUN_ID)} = {sql_literal(run_id)}"
+            )
+            spec = MergeSpec(
+                target=target,
+                source=log,
+                key=KEY,
+                columns=tuple(columns),
+                deleted_flag=DELETED_FLAG if DELETED_FLAG in plan.types else None,
+                source_query=this_load,
                 tombstone_flag=HARD_DELETED,
                 replace_equal=replace_equal,
-                dedup_into=DEDUP_TABLE,
+                unique_source=True,
             )
-            log_columns = ", ".join(_q(c) for c in [*columns, SOURCE_FILE])
-            changes = f"INSERT INTO {changes_ref(sobject).sql} ({log_columns})\nSELECT {log_columns} FROM {DEDUP_TABLE}"
-            result = wh.merge(spec, before=ddl, extra_statements=[changes, *extra_statements])
+            result = wh.merge(spec, before=ddl, prelude=[to_log], extra_statements=list(extra_statements))
         finally:
             if ids_table is not None:
                 wh.drop_table(ids_table)

@@ -151,7 +151,7 @@ def test_load_jobs_union_ddl_and_merge_are_exactly_these(bigquery_warehouse, loc
     queries = [normalise(body["query"]) for method, url, body in rec.requests if url.endswith("/queries")]
     [union] = [q for q in queries if q.startswith("CREATE OR REPLACE TABLE")]
     [ddl] = [q for q in queries if q.startswith("CREATE TABLE IF NOT EXISTS `sfpipe_raw.opportunity`")]
-    [merge] = [q for q in queries if q.startswith("BEGIN TRANSACTION;\nCREATE TEMP TABLE _sfpipe_src")]
+    [merge] = [q for q in queries if q.startswith("BEGIN TRANSACTION;\nINSERT INTO `sfpipe_raw.opportunity__changes`")]
     cols = "`Id`, `Name`, `IsDeleted`, `Amount`, `SystemModstamp`"
     assert union == (
         "CREATE OR REPLACE TABLE `sfpipe_raw._stage_opportunity_T` AS\n"
@@ -183,9 +183,14 @@ def test_load_jobs_union_ddl_and_merge_are_exactly_these(bigquery_warehouse, loc
     )
     key = re.escape(obj.key)
     assert re.fullmatch(key, obj.key)
+    this_load = (
+        f"(\n  SELECT {merged} FROM (\n  SELECT {merged} FROM `sfpipe_raw.opportunity__changes`\n"
+        f"  WHERE `_ingested_at` = TIMESTAMP 'NOW' AND `_run_id` = '{run}'\n  ) AS _rows\n)"
+    )
     expected = (
         "BEGIN TRANSACTION;\n"
-        f"CREATE TEMP TABLE _sfpipe_src AS SELECT {merged}, `_source_file` FROM (\n"
+        f"INSERT INTO `sfpipe_raw.opportunity__changes` ({merged}, `_source_file`)\n"
+        f"SELECT {merged}, `_source_file` FROM (\n"
         f"  SELECT {cols}, '{run}' AS `_run_id`, TIMESTAMP 'NOW' AS `_ingested_at`, 'batch' AS `_source`, "
         "CAST(`SystemModstamp` AS TIMESTAMP) AS `_version`, 0 AS `_commit_number`, FALSE AS `_hard_deleted`, "
         "`_source_file` AS `_source_file`\n"
@@ -197,16 +202,14 @@ def test_load_jobs_union_ddl_and_merge_are_exactly_these(bigquery_warehouse, loc
         f"  COUNTIF(t.`Id` IS NOT NULL AND {newer}) AS updated,\n"
         f"  COUNTIF(COALESCE(s.`IsDeleted`, FALSE) AND ((t.`Id` IS NULL AND NOT {tomb}) OR "
         f"(t.`Id` IS NOT NULL AND {newer} AND NOT COALESCE(t.`IsDeleted`, FALSE)))) AS deleted\n"
-        "FROM _sfpipe_src AS s\n"
+        f"FROM {this_load} AS s\n"
         "LEFT JOIN `sfpipe_raw.opportunity` AS t ON t.`Id` = s.`Id`;\n"
         "MERGE `sfpipe_raw.opportunity` AS t\n"
-        "USING _sfpipe_src AS s\n"
+        f"USING {this_load} AS s\n"
         "ON t.`Id` = s.`Id`\n"
         f"WHEN MATCHED AND {newer} THEN UPDATE SET\n    {updates}\n"
         f"WHEN NOT MATCHED AND NOT {tomb} THEN INSERT ({merged})\n"
         f"  VALUES ({', '.join('s.' + c for c in merged.split(', '))});\n"
-        f"INSERT INTO `sfpipe_raw.opportunity__changes` ({merged}, `_source_file`)\n"
-        f"SELECT {merged}, `_source_file` FROM _sfpipe_src;\n"
         "DELETE FROM `sfpipe_ops.processed_events` WHERE `key` = "
     )
     assert merge.startswith(expected), merge
@@ -224,7 +227,7 @@ def test_load_jobs_union_ddl_and_merge_are_exactly_these(bigquery_warehouse, loc
     loads_done = max(i for i, (method, url, _) in enumerate(rec.requests) if method == "POST" and url.endswith("/jobs"))
     union_at = position(lambda m, u, q: q.startswith("CREATE OR REPLACE TABLE"))
     ddl_at = position(lambda m, u, q: q.startswith("CREATE TABLE IF NOT EXISTS `sfpipe_raw.opportunity`"))
-    merge_at = position(lambda m, u, q: q.startswith("BEGIN TRANSACTION;\nCREATE TEMP TABLE _sfpipe_src"))
+    merge_at = position(lambda m, u, q: q.startswith("BEGIN TRANSACTION;\nINSERT INTO `sfpipe_raw.opportunity__changes`"))
     assert loads_done < union_at < ddl_at < merge_at
 
 def test_schema_widening_ddl_runs_before_the_transaction():

@@ -75,8 +75,8 @@ class MergeSpec:
     """Rows flagged so only mark an existing row: their NULLs keep the target's values; they never insert."""
     replace_equal: bool = False
     """An equal version replaces the target's row too (refreshes: formula fields change, the version does not)."""
-    dedup_into: str | None = None
-    """Temp table that holds the newest version per key once, for the count, the MERGE and the extra statements."""
+    unique_source: bool = False
+    """The source holds at most one row per key already (deduplicated upstream): no ranking step."""
 
 
 @dataclass(frozen=True)
@@ -136,13 +136,19 @@ class Warehouse(abc.ABC):
 
     @abc.abstractmethod
     def merge(
-        self, spec: MergeSpec, *, extra_statements: Sequence[str] = (), before: Sequence[str] = ()
+        self,
+        spec: MergeSpec,
+        *,
+        extra_statements: Sequence[str] = (),
+        before: Sequence[str] = (),
+        prelude: Sequence[str] = (),
     ) -> MergeResult:
         """Merge ``spec.source`` into ``spec.target``; extra statements run in the same transaction.
 
         ``before`` holds schema changes (``ALTER TABLE``, ``CREATE TABLE``) that the merge
         needs: inside the transaction where the backend allows DDL there (DuckDB), just
-        before it where it does not (BigQuery).
+        before it where it does not (BigQuery). ``prelude`` holds data statements that run
+        first inside the transaction (writing the rows the merge then reads).
         """
 
     @abc.abstractmethod

@@ -17,8 +17,10 @@ def _source_sql(spec: MergeSpec) -> str:
 
 def newest_per_key_sql(spec: MergeSpec, columns: Sequence[str]) -> str:
     """The source's newest version of each key (ties broken by ``spec.tiebreak``)."""
-    order = ", ".join(f"{_q(c)} DESC" for c in (*spec.sequence, *spec.tiebreak))
     cols = ", ".join(_q(c) for c in (*columns, *(c for c in spec.carry if c not in columns)))
+    if spec.unique_source:
+        return f"SELECT {cols} FROM {_source_sql(spec)}"
+    order = ", ".join(f"{_q(c)} DESC" for c in (*spec.sequence, *spec.tiebreak))
     return (
         f"SELECT {cols} FROM {_source_sql(spec)}\n"
         f"  WHERE TRUE\n"
@@ -26,17 +28,7 @@ def newest_per_key_sql(spec: MergeSpec, columns: Sequence[str]) -> str:
     )
 
 
-def dedup_sql(spec: MergeSpec, columns: Sequence[str]) -> str:
-    """`CREATE TEMP TABLE <dedup_into>` with the newest version per key (when the spec asks for it)."""
-    if not spec.dedup_into:
-        msg = "the merge spec names no dedup_into table"
-        raise ValueError(msg)
-    return f"CREATE TEMP TABLE {check_name(spec.dedup_into, 'table')} AS {newest_per_key_sql(spec, columns)}"
-
-
 def _merge_source(spec: MergeSpec, columns: Sequence[str]) -> str:
-    if spec.dedup_into:
-        return check_name(spec.dedup_into, "table")
     return f"(\n  {newest_per_key_sql(spec, columns)}\n)"
 
 
@@ -112,8 +104,7 @@ def merge_effect_sql(spec: MergeSpec, columns: Sequence[str]) -> str:
         )
     else:
         deleted = "0"
-    source = spec.dedup_into and check_name(spec.dedup_into, "table")
-    source_sql = source or f"(\n  {newest_per_key_sql(spec, columns)}\n)"
+    source_sql = f"(\n  {newest_per_key_sql(spec, columns)}\n)"
     return (
         f"SELECT\n"
         f"  COUNTIF({inserting}) AS inserted,\n"

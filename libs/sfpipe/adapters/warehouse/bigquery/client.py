@@ -140,14 +140,17 @@ class BigQueryWarehouse(Warehouse):
         return self._finish(self._load_job(uris, self._table_id(ref), replace=replace))
 
     def merge_script(
-        self, spec: MergeSpec, columns: Sequence[str], extra_statements: Sequence[str] = ()
+        self,
+        spec: MergeSpec,
+        columns: Sequence[str],
+        extra_statements: Sequence[str] = (),
+        prelude: Sequence[str] = (),
     ) -> str:
-        """The transaction that counts the effect, merges, runs the extras, then reports."""
-        dedup = [wsql.dedup_sql(spec, columns)] if spec.dedup_into else []
+        """The transaction that runs the prelude, counts the effect, merges, runs the extras, then reports."""
         return (
             script(
                 [
-                    *dedup,
+                    *prelude,
                     f"CREATE TEMP TABLE _sfpipe_effect AS {wsql.merge_effect_sql(spec, columns)}",
                     wsql.merge_sql(spec, columns),
                     *extra_statements,
@@ -157,7 +160,12 @@ class BigQueryWarehouse(Warehouse):
         )
 
     def merge(
-        self, spec: MergeSpec, *, extra_statements: Sequence[str] = (), before: Sequence[str] = ()
+        self,
+        spec: MergeSpec,
+        *,
+        extra_statements: Sequence[str] = (),
+        before: Sequence[str] = (),
+        prelude: Sequence[str] = (),
     ) -> MergeResult:
         """One multi-statement transaction per object; schema changes just before it.
 
@@ -177,7 +185,7 @@ class BigQueryWarehouse(Warehouse):
             columns = list(schema.names)
         if before:
             self._run(";\n".join(s.rstrip().rstrip(";") for s in before))
-        rows = list(self._run(self.merge_script(spec, columns, extra_statements)))
+        rows = list(self._run(self.merge_script(spec, columns, extra_statements, prelude)))
         if not rows:
             return MergeResult()
         row = rows[0]

@@ -134,9 +134,14 @@ class DuckDBWarehouse(Warehouse):
             shutil.rmtree(workdir, ignore_errors=True)
 
     def merge(
-        self, spec: MergeSpec, *, extra_statements: Sequence[str] = (), before: Sequence[str] = ()
+        self,
+        spec: MergeSpec,
+        *,
+        extra_statements: Sequence[str] = (),
+        before: Sequence[str] = (),
+        prelude: Sequence[str] = (),
     ) -> MergeResult:
-        """Schema changes, the count, the MERGE, then the extra statements, in one transaction."""
+        """Schema changes, the prelude, the count, the MERGE, then the extra statements, in one transaction."""
         if spec.columns:
             columns = list(spec.columns)
         else:
@@ -148,13 +153,8 @@ class DuckDBWarehouse(Warehouse):
                 msg = f"merge source {spec.source} does not exist"
                 raise BadInputError(msg, field="source")
             columns = list(source_schema.names)
-        dedup = []
-        if spec.dedup_into:
-            created = self._duck(wsql.dedup_sql(spec, columns))
-            dedup = [f"CREATE OR REPLACE {s.removeprefix('CREATE ')}" for s in created]
         statements = [
-            *[s for item in before for s in self._duck(item)],
-            *dedup,
+            *[s for item in (*before, *prelude) for s in self._duck(item)],
             f"CREATE OR REPLACE TEMP TABLE _sfpipe_effect AS {self._duck(wsql.merge_effect_sql(spec, columns))[0]}",
             *self._duck(wsql.merge_sql(spec, columns)),
             *[s for extra in extra_statements for s in self._duck(extra)],
