@@ -22,7 +22,7 @@ import contextvars
 import logging
 import re
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -30,8 +30,6 @@ from functools import partial
 from typing import Any, Literal, Protocol
 
 import pyarrow as pa
-import requests
-from urllib3.exceptions import HTTPError
 
 from sfpipe.adapters.bus import EventPublisher
 from sfpipe.adapters.storage import ObjectStore
@@ -50,9 +48,9 @@ from sfpipe.salesforce.errors import (
     BulkJobFailedError,
     QueryTimeoutError,
     SalesforceFatalError,
-    SalesforceTransientError,
 )
 from sfpipe.salesforce.types import FieldInfo, fields_from_describe, queryable_fields, schema_fingerprint
+from sfpipe_extractor.bulk import BulkReader
 from sfpipe_extractor.convert import PageConverter, max_timestamp, true_ids
 from sfpipe_extractor.pipeline import prefetch
 from sfpipe_extractor.state import WatermarkState, read_state, write_state
@@ -77,8 +75,8 @@ DELETED_HORIZON = timedelta(days=14)
 """``sobjects/X/deleted`` covers about 15 days: older windows are not asked for hard deletes."""
 
 _NO_FALLBACK = (BadResponseError, ApiLimitError, AuthError)
-_TRANSPORT_ERRORS = (HTTPError, requests.ConnectionError, requests.exceptions.ChunkedEncodingError, OSError)
-"""A results stream that broke off: the chunk is fetched again."""
+BULK_READERS = 2
+"""Bulk result chunks parsed at the same time (each on its own thread and connection)."""
 """Bulk failures that REST would not cure: a malformed page, the API budget, a refused login."""
 
 OBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
@@ -530,62 +528,19 @@ class Extractor:
         yield from self._rest(job, start, end)
 
     def _bulk(self, job: _Job, start: datetime | None, end: datetime) -> Iterator[pa.Table]:
-        """A Bulk API 2.0 query job's results, streamed: chunks are parsed block by block as they arrive.
-
-        Fetching and parsing run on a worker thread, encoding Parquet on the caller's; memory is a
-        few CSV blocks whatever the chunk size (``bulk_page_records``).
-        """
+        """A Bulk API 2.0 query job's results, streamed and parsed on worker threads (see :mod:`.bulk`)."""
         query = soql.select(job.sobject, job.names, job.where(start, end))
-        client = self.client
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            created = client.create_query_job(query, include_deleted=True)
-            try:
-                client.wait_for_query_job(created.id)
-                locator: str | None = None
-                while True:
-                    locator = yield from self._bulk_chunk(job, created.id, locator)
-                    if locator is None:
-                        return
-            finally:
-                client.delete_query_job(created.id)
-
-        for batch in prefetch(batches(), depth=4, name=f"bulk-{job.sobject}"):
-            job.apis.add("bulk")
-            yield pa.Table.from_batches([batch])
-
-    def _bulk_chunk(self, job: _Job, job_id: str, locator: str | None) -> Generator[pa.RecordBatch, None, str | None]:
-        """One results chunk; a connection dropped mid-chunk is retried, skipping the rows already given."""
-        where = f" (Bulk job {job_id})"
-        emitted = 0
-        attempt = 0
-        while True:
-            chunk = self.client.open_query_job_results(
-                job_id, locator=locator, max_records=self.settings.bulk_page_records
+        created = self.client.create_query_job(query, include_deleted=True)
+        try:
+            self.client.wait_for_query_job(created.id)
+            reader = BulkReader(
+                self.client, job.converter, max_records=self.settings.bulk_page_records, readers=BULK_READERS
             )
-            skip, seen = emitted, 0
-            try:
-                for batch in job.converter.csv_batches(chunk.stream, where):
-                    seen += batch.num_rows
-                    if seen <= skip:
-                        continue
-                    if seen - batch.num_rows < skip:
-                        batch = batch.slice(skip - (seen - batch.num_rows))
-                    emitted += batch.num_rows
-                    yield batch
-            except _TRANSPORT_ERRORS as exc:
-                attempt += 1
-                if attempt >= self.client.retry.attempts:
-                    msg = f"{job.sobject}{where}: results chunk cut off in transit {attempt} times: {exc}"
-                    raise SalesforceTransientError(msg) from exc
-                wait = self.client.retry.delay(attempt)
-                log.info("%s%s: chunk cut off after %d rows (%s); again in %.2fs", job.sobject, where, seen, exc, wait)
-                time.sleep(wait)
-                continue
-            finally:
-                chunk.close()
-            job.converter.check_count(emitted, chunk.records, where)
-            return chunk.locator
+            for batch in reader.batches(created.id):
+                job.apis.add("bulk")
+                yield pa.Table.from_batches([batch])
+        finally:
+            self.client.delete_query_job(created.id)
 
     def _rest(self, job: _Job, start: datetime | None, end: datetime) -> Iterator[pa.Table]:
         query = soql.select(job.sobject, job.names, job.where(start, end))

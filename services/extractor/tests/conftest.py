@@ -212,6 +212,7 @@ class Corruptions:
     unknown_type: set[str] = field(default_factory=set)
     malformed_json: set[str] = field(default_factory=set)
     truncated_csv: set[str] = field(default_factory=set)
+    dropped_connection: set[str] = field(default_factory=set)
     damaged: list[str] = field(default_factory=list)
 
 
@@ -248,12 +249,20 @@ class CorruptingProxy:
                 upstream = proxy.session.request(self.command, proxy.target + self.path, data=body or None,
                                                  headers=headers, timeout=120, verify=proxy.session.verify)
                 content = proxy.damage(self.command, self.path, body, upstream)
+                drop = proxy.drop_connection(self.path, upstream)
                 self.send_response(upstream.status_code)
                 for key, value in upstream.headers.items():
                     if key.lower() not in ("content-length", "transfer-encoding", "content-encoding", "connection"):
                         self.send_header(key, value)
                 self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
+                if drop:
+                    # announce the whole body, send most of it, hang up
+                    self.wfile.write(content[: len(content) * 9 // 10])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 self.wfile.write(content)
 
             do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _forward
@@ -295,6 +304,18 @@ class CorruptingProxy:
             self.corrupt.damaged.append(f"results {self.jobs[segments[-2]]}")
             return content[: cut + 1]
         return content
+
+    def drop_connection(self, path: str, upstream: requests.Response) -> bool:
+        """Whether to cut this answer off mid-body: the first results chunk of each chosen job, once."""
+        segments = urlsplit(path).path.rstrip("/").split("/")
+        if not upstream.ok or segments[-1] != "results":
+            return False
+        sobject = self.jobs.get(segments[-2])
+        key = f"drop {segments[-2]}"
+        if sobject in self.corrupt.dropped_connection and key not in self.corrupt.damaged:
+            self.corrupt.damaged.append(key)
+            return True
+        return False
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -196,3 +196,29 @@ def test_a_run_killed_mid_object_and_rerun_gives_the_same_result_and_one_manifes
         got = lake.latest(sobject, ["Id", "IsDeleted"] if sobject != "User" else ["Id"])
         assert set(got) == set(source_versions(client, sobject)), sobject
         assert manifest.objects[sobject].rows == len(got), f"{sobject}: duplicate rows"
+
+
+def test_a_connection_dropped_mid_chunk_is_resumed_without_losing_or_repeating_rows(
+    configure, corrupting_proxy, object_store, lake, completed_events, monkeypatch, caplog
+):
+    import re
+
+    import sfpipe_extractor.convert
+
+    # small CSV blocks, so that rows of a chunk are handed on before its connection drops
+    monkeypatch.setattr(sfpipe_extractor.convert, "CSV_BLOCK_BYTES", 16 << 10)
+    settings = configure(corrupting_proxy.url, False, SFPIPE_BULK_THRESHOLD="0", SFPIPE_BULK_PAGE_RECORDS="2000")
+    corrupting_proxy.corrupt.dropped_connection.update({"Contact", "Task"})
+    with caplog.at_level("INFO", logger="sfpipe_extractor.bulk"):
+        report = make_extractor(settings, object_store).run(["Contact", "Task"], mode="full")
+    assert report.status == "completed", report.summary()
+    assert sum(d.startswith("drop ") for d in corrupting_proxy.corrupt.damaged) == 2
+    resumed = [int(n) for n in re.findall(r"chunk cut off after (\d+) rows", caplog.text)]
+    assert len(resumed) == 2 and all(n > 0 for n in resumed), caplog.text
+    client = SalesforceClient.from_settings(settings)
+    for sobject in ("Contact", "Task"):
+        table = lake.read_object(sobject)
+        ids = table.column("Id").to_pylist()
+        assert len(ids) == len(set(ids)) == client.count(sobject, include_deleted=True), sobject
+        assert set(ids) == set(source_versions(client, sobject)), sobject
+        assert report.objects[sobject].api == "bulk"
