@@ -64,10 +64,10 @@ def split_by_bucket(table: pa.Table, buckets: int) -> Iterator[tuple[int, pa.Tab
         return
     assigned = bucket_of(table[KEY], buckets)
     order = np.argsort(assigned, kind="stable")
-    ordered = table.take(pa.array(order))
     counts = np.bincount(assigned, minlength=buckets)
     start = 0
     for bucket, count in enumerate(counts):
         if count:
-            yield bucket, ordered.slice(start, int(count))
+            # a copy per bucket, not a slice: a slice would be serialised with its parent's buffers
+            yield bucket, table.take(pa.array(order[start : start + int(count)]))
         start += int(count)

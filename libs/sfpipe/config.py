@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     warehouse_path: Path | None = None
     """DuckDB file of the local warehouse (default `<home>/warehouse.duckdb`)."""
 
+    warehouse_memory_limit: str | None = None
+    """Memory the local DuckDB warehouse may use (e.g. `1GB`); beyond it, large loads spill to disk."""
+
     retry_scale: float = Field(1.0, gt=0, le=1)
     """Factor on Pub/Sub retry backoff locally (0.01 makes 10 s–600 s into 0.1 s–6 s)."""
 

@@ -105,9 +105,9 @@ def warehouse(settings: Settings | None = None) -> Warehouse:
         if settings.warehouse_url or flight_session.ping():
             session = flight_session
         else:
-            session = EmbeddedSession(settings.warehouse_file)
+            session = EmbeddedSession(settings.warehouse_file, settings.warehouse_memory_limit)
     else:
-        session = EmbeddedSession(settings.warehouse_file)
+        session = EmbeddedSession(settings.warehouse_file, settings.warehouse_memory_limit)
     return DuckDBWarehouse(session, store=object_store(settings), scratch=scratch)
 
 

@@ -21,8 +21,8 @@ from sfpipe.errors import BadInputError, TransientError
 _CONFLICT = re.compile(r"conflict|lock", re.IGNORECASE)
 
 
-def connect(path: Path | str) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file with sfpipe's session settings."""
+def connect(path: Path | str, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file with sfpipe's session settings (and a memory cap, when given)."""
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -37,6 +37,9 @@ def connect(path: Path | str) -> duckdb.DuckDBPyConnection:
         raise
     conn.execute("SET TimeZone = 'UTC'")
     conn.execute("SET preserve_insertion_order = false")
+    if memory_limit:
+        # beyond it DuckDB spills sorts, joins and large inserts to <file>.tmp instead of growing
+        conn.execute("SET memory_limit = ?", [memory_limit])
     return conn
 
 

@@ -51,9 +51,9 @@ class DuckDBSession(abc.ABC):
 class EmbeddedSession(DuckDBSession):
     """The DuckDB file opened in this process."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, memory_limit: str | None = None) -> None:
         self.path = path
-        self.conn = engine.connect(path)
+        self.conn = engine.connect(path, memory_limit)
         self.lock = threading.Lock()
 
     def fetch(self, sql: str) -> pa.Table:
