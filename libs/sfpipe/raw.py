@@ -386,6 +386,7 @@ class RawLayer:
         tombstone_version: datetime | None = None,
         tombstone_origin: str | None = None,
         replace_equal: bool = False,
+        unique: bool = False,
         extra_statements: Sequence[str] = (),
     ) -> RawLoad:
         """Merge a staging table (and any hard deletes) into an object's raw tables, all or nothing.
@@ -393,7 +394,8 @@ class RawLayer:
         ``staging`` holds the Salesforce columns, and optionally ``_source_file`` and the
         metadata columns (CDC rows carry ``_version`` and ``_commit_number``). The schema
         change, the MERGE, the change-log insert and ``extra_statements`` (the caller's
-        ops records) commit together or not at all.
+        ops records) commit together or not at all. ``unique`` says the staging holds one
+        row per Id already (the Beam pipeline's output), so the ranking step is skipped.
         """
         if source not in SOURCES:
             msg = f"source {source!r} is not one of {sorted(SOURCES)}"
@@ -445,6 +447,7 @@ class RawLayer:
                 source_query="\n  UNION ALL\n  ".join(parts),
                 carry=(SOURCE_FILE,),
                 tiebreak=(SOURCE_FILE,),
+                unique_source=unique and len(parts) == 1 and staging is not None,
             )
             log = changes_ref(sobject)
             log_columns = ", ".join(_q(c) for c in [*columns, SOURCE_FILE])

@@ -327,7 +327,7 @@ class Loader:
             if part.files:
                 stage = raw.stage_ref(name)
                 with self.warehouse.staged_parquet(stage, [f.uri for f in part.files]) as schema:
-                    return self._apply(manifest, name, key, stage, schema, ingested_at, "beam", started)
+                    return self._apply(manifest, name, key, stage, schema, ingested_at, "beam", started, unique=True)
             return self._apply(manifest, name, key, None, None, ingested_at, "beam", started)
         except TerminalError as exc:
             return self._failed(manifest, name, str(exc), "beam", time.monotonic() - started)
@@ -342,6 +342,8 @@ class Loader:
         ingested_at: datetime,
         path: str,
         started: float,
+        *,
+        unique: bool = False,
     ) -> ObjectResult:
         entry = manifest.objects[name]
         marker = ops.processed_event_sql(
@@ -359,6 +361,7 @@ class Loader:
             tombstone_version=tombstone_version(manifest, entry),
             tombstone_origin=f"hard_deleted_ids of {manifest.run_id}",
             replace_equal=entry.kind != "incremental",
+            unique=unique,
             extra_statements=marker,
         )
         outcome = self._loaded(manifest, name, loaded.result, path, time.monotonic() - started, entry.rows)
