@@ -583,13 +583,19 @@ class Extractor:
         """Ids deleted in the window that queryAll no longer returns (purged from the recycle bin)."""
         if start is None or job.cursor is None or "IsDeleted" not in job.names:
             return []
+        now = datetime.now(UTC)
         low = start.replace(second=0, microsecond=0)
-        high = end.replace(second=0, microsecond=0)
-        if high <= low or datetime.now(UTC) - low > DELETED_HORIZON:
+        # whole minutes, never in the future: deletions in a last partial minute are checked by
+        # the next run, whose window starts a lookback earlier
+        high = min(end.replace(second=0, microsecond=0) + timedelta(minutes=1), now.replace(second=0, microsecond=0))
+        if high <= low or now - low > DELETED_HORIZON:
             return []
         try:
             deleted = self.client.deleted(job.sobject, low, high)
         except SalesforceFatalError as exc:
             log.info("%s: no replication API answer for deletes (%s); skipping hard-delete check", job.sobject, exc)
             return []
-        return sorted({i for i, _ in deleted.records} - job.soft_deleted)
+        # the API works in whole minutes: keep only deletions inside the window itself, whose
+        # rows queryAll would have returned with IsDeleted had they still been in the recycle bin
+        inside = {i for i, when in deleted.records if when is not None and start <= when < end}
+        return sorted(inside - job.soft_deleted)

@@ -242,6 +242,11 @@ def assert_lake_equals_truth(lake, admin, objects, manifests):
             raise AssertionError(f"{sobject}: {len(stale)} stale rows, e.g. {sample}: {diff}")
         if "IsDeleted" in fields:
             deleted_total += sum(1 for row in expected.values() if row[fields.index("IsDeleted")])
+        live = {i for i, row in expected.items() if "IsDeleted" not in fields or not row[fields.index("IsDeleted")]}
+        for manifest in manifests:
+            entry = manifest.objects.get(sobject)
+            hard = set(entry.hard_deleted_ids) if entry else set()
+            assert not hard & live, f"{sobject}: live records reported as hard-deleted: {sorted(hard & live)[:5]}"
     assert deleted_total > 0, "the org should hold soft-deleted rows"
 
 
