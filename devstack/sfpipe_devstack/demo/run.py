@@ -1,0 +1,396 @@
+"""``sfpipe demo``: the whole event-driven pipeline on a generated org, followed from the outside.
+
+1. The devstack comes up through the supervisor (:class:`~sfpipe_devstack.supervisor.Devstack`),
+   with the simulator generating the org of the chosen seed and scale. When the demo starts
+   the stack itself it also starts from an empty local warehouse: the simulator's org is
+   regenerated on every start, so rows left from an earlier session would be records the
+   org no longer has.
+2. The demo posts one run to the extractor (``POST /runs``) — the only call it makes to a
+   pipeline service. From then on the events drive the pipeline: the manifest's finalize
+   notification → loader → ``sfpipe.load.completed`` → transform →
+   ``sfpipe.transform.completed`` → quality.
+3. It follows the run through the ``*-ops`` subscriptions, ``sfpipe_ops`` and the extractor's
+   run status (:mod:`sfpipe_devstack.demo.tracker`). When the CDC path runs, the simulator's
+   live activity is switched on, so changes flow into the raw layer while the batch runs.
+4. The summary comes from the warehouse (:mod:`sfpipe_devstack.demo.summary`).
+
+See docs/adr/0100-demo-follows-the-run-through-ops-events.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sfpipe.config import Mode, Settings, get_settings, reset_settings
+from sfpipe.errors import BadInputError
+from sfpipe.topology import load_topology
+from sfpipe_devstack import emulators
+from sfpipe_devstack.demo import summary as summaries
+from sfpipe_devstack.demo.display import DemoDisplay
+from sfpipe_devstack.demo.tracker import PUSH_SUBSCRIPTION, STAGES, RunTracker
+from sfpipe_devstack.demo.watch import ExtractorClient, OpsReader, OpsWatcher, ops_subscriptions
+from sfpipe_devstack.supervisor import Devstack
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SCALE = 50_000
+"""Records of the demo's org: the pipeline after set-up takes well under 90 s on 2 cores (ADR 0100)."""
+
+DEFAULT_ACTIVITY_RATE = 2.0
+"""Changes per second the simulator applies while the demo runs, when the CDC path is up."""
+
+SERVICE_OF = {"extract": "extractor", **PUSH_SUBSCRIPTION}
+"""The local process that does each stage's work."""
+
+
+@dataclass
+class DemoOptions:
+    """What ``sfpipe demo`` was asked for."""
+
+    scale: int | None = None
+    """Records of the generated org (None: DEFAULT_SCALE, or the running simulator's)."""
+    seed: int | None = None
+    """Seed of the generated org (None: the configured one, or the running simulator's)."""
+    keep_running: bool = True
+    """Leave the devstack running after the summary (the dashboard stays up)."""
+    activity_rate: float = DEFAULT_ACTIVITY_RATE
+    """Live changes per second while the demo runs (0 = none); only when the CDC path runs."""
+    timeout: float = 900.0
+    """Longest the pipeline may take after the run is posted."""
+    stall_seconds: float = 120.0
+    """Longest a stage may wait for the event that starts it."""
+    poll_seconds: float = 0.5
+    """How often the ops tables and the extractor's status are read."""
+
+
+@dataclass
+class DemoResult:
+    """What happened, for the summary, the exit code and ``--json``."""
+
+    tracker: RunTracker
+    setup_seconds: float = 0.0
+    pipeline_seconds: float = 0.0
+    summary: summaries.Summary | None = None
+    dashboard_url: str | None = None
+    next_steps: str = ""
+    log_hint: str = ""
+    org: dict[str, Any] = field(default_factory=dict)
+    started_stack: bool = False
+    cdc_running: bool = False
+    home: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether every stage succeeded."""
+        return self.tracker.ok
+
+    def as_json(self) -> dict[str, Any]:
+        """The whole result as JSON-ready data."""
+        return {
+            "run_id": self.tracker.run_id,
+            "ok": self.ok,
+            "setup_seconds": round(self.setup_seconds, 3),
+            "pipeline_seconds": round(self.pipeline_seconds, 3),
+            "stages": self.tracker.as_json(),
+            "failures": [{"stage": s, "reason": r} for s, r in self.tracker.failures()],
+            "summary": self.summary.as_json() if self.summary else None,
+            "dashboard_url": self.dashboard_url,
+            "org": self.org,
+            "started_stack": self.started_stack,
+            "cdc_running": self.cdc_running,
+            "home": self.home,
+        }
+
+
+class Demo:
+    """One ``sfpipe demo``: bring the stack up, post a run, follow it, summarise."""
+
+    def __init__(self, settings: Settings, options: DemoOptions, display: DemoDisplay | None = None) -> None:
+        if settings.mode is not Mode.LOCAL:
+            msg = "sfpipe demo runs on the local devstack; unset SFPIPE_MODE (it is gcp here)"
+            raise BadInputError(msg, field="SFPIPE_MODE")
+        self.settings = settings
+        self.options = options
+        self.display = display or DemoDisplay()
+        self.stack = Devstack(settings)
+
+    # ---- set-up -------------------------------------------------------------------------
+
+    def _something_runs(self) -> bool:
+        return any(
+            (record := self.stack.pids.read(name)) is not None and record.is_running()
+            for name in self.stack.pids.names()
+        )
+
+    def _prepare_fresh(self) -> None:
+        """Environment of the processes ``up`` will start, and an empty warehouse."""
+        s = self.settings
+        scale = self.options.scale or DEFAULT_SCALE
+        seed = self.options.seed if self.options.seed is not None else s.simulator_seed
+        os.environ["SFPIPE_SIMULATOR_SCALE"] = str(scale)
+        os.environ["SFPIPE_SIMULATOR_SEED"] = str(seed)
+        default_endpoint = Settings.model_fields["sf_pubsub_endpoint"].default
+        if s.sf_pubsub_endpoint == default_endpoint:
+            # the cdc-publisher must reach the simulator's Pub/Sub API on the port it was given
+            os.environ["SFPIPE_SF_PUBSUB_ENDPOINT"] = f"{s.host}:{s.simulator_grpc_port}"
+        removed = []
+        for path in (s.warehouse_file, Path(f"{s.warehouse_file}.wal")):
+            if path.exists():
+                path.unlink()
+                removed.append(path.name)
+        if removed:
+            self.display.note(
+                f"starting from an empty local warehouse (removed {', '.join(removed)} of an earlier session: "
+                "the simulator generates its org afresh on every start)"
+            )
+
+    def _client_settings(self) -> Settings:
+        """This process's settings pointed at the running stack, as `eval "$(sfpipe env)"` would."""
+        os.environ.update(self.stack.client_env())
+        reset_settings()
+        return get_settings()
+
+    def _admin(self, settings: Settings) -> Any:
+        from sfpipe_simulator.client import AdminClient
+
+        data_dir = settings.simulator_data_dir or Path(self.stack.home) / "simulator"
+        ca = data_dir / "tls" / "ca.pem"
+        scheme = "https" if settings.simulator_tls else "http"
+        return AdminClient(
+            f"{scheme}://{settings.host}:{settings.simulator_port}",
+            settings.simulator_admin_token.get_secret_value(),
+            verify=str(ca) if ca.exists() else False,
+            timeout=60,
+        )
+
+    def _check_org(self, org: dict[str, Any], started: bool) -> None:
+        want_scale = self.options.scale or (DEFAULT_SCALE if started else None)
+        want_seed = self.options.seed
+        mismatch = (want_scale is not None and org.get("scale") != want_scale) or (
+            want_seed is not None and org.get("seed") != want_seed
+        )
+        if mismatch:
+            msg = (
+                f"the running devstack's simulator serves the org of seed {org.get('seed')} at scale "
+                f"{org.get('scale'):,}; stop it with `make down` (or `sfpipe down`) to generate seed "
+                f"{want_seed if want_seed is not None else org.get('seed')} at scale "
+                f"{want_scale or org.get('scale'):,}, or run the demo without --scale/--seed to use it"
+            )
+            raise BadInputError(msg, field="--scale")
+
+    def _cdc_running(self, s: Settings) -> bool:
+        publisher = emulators.http_ok(f"http://{s.host}:{s.cdc_publisher_port}/healthz")
+        stream = emulators.http_ok(f"http://{s.host}:{s.cdc_stream_port}/healthz")
+        return publisher and stream
+
+    # ---- the run ------------------------------------------------------------------------
+
+    def run(self) -> DemoResult:
+        """Everything; raises only for a set-up problem (the run's own failures are in the result)."""
+        began = time.monotonic()
+        started_stack = not self._something_runs()
+        if started_stack:
+            self._prepare_fresh()
+        scale_text = f"{self.options.scale or DEFAULT_SCALE:,}" if started_stack else "the running org's"
+        with self.display.starting(f"starting the devstack (simulator generating {scale_text} records)…"):
+            report = self.stack.up()
+        self.display.stack(report, str(self.stack.home))
+        settings = self._client_settings()
+        admin = self._admin(settings)
+        status = admin.status()
+        org = {
+            "seed": status.get("seed"),
+            "scale": status.get("scale"),
+            "org_id": status.get("org_id"),
+            "records": sum(int(v) for v in (status.get("counts") or {}).values()),
+        }
+        self._check_org(org, started_stack)
+        cdc = self._cdc_running(settings)
+        self.display.note(
+            f"org {org['org_id']}: seed {org['seed']}, {org['records']:,} records in "
+            f"{len(status.get('counts') or {})} objects; CDC path {'running' if cdc else 'not running'}"
+        )
+        from sfpipe.adapters.factory import subscriber_client, warehouse
+
+        subscriber = subscriber_client(settings)
+        topology = load_topology()
+        watcher = OpsWatcher(subscriber, settings.project, ops_subscriptions(topology))
+        watcher.start()
+        wh = warehouse(settings)
+        reader = OpsReader(wh)
+        dead_before = self._dead_letters(subscriber, settings, topology)
+        token = settings.extractor_token.get_secret_value() if settings.extractor_token else None
+        extractor = ExtractorClient(f"http://{settings.host}:{settings.extractor_port}", token)
+        result = DemoResult(RunTracker(""), org=org, started_stack=started_stack, home=str(self.stack.home))
+        try:
+            setup_seconds = time.monotonic() - began
+            posted_at = datetime.now(UTC)
+            posted = time.monotonic()
+            answer = extractor.start_run()
+            tracker = RunTracker(str(answer["run_id"]))
+            tracker["extract"].started_at = posted_at
+            tracker["extract"].status = "running"
+            result.tracker = tracker
+            result.setup_seconds = setup_seconds
+            result.cdc_running = cdc
+            if cdc and self.options.activity_rate > 0:
+                admin.start_activity(self.options.activity_rate)
+            self.display.note(
+                f"POST /runs → run {tracker.run_id}; the events take it from here"
+                + (f" (live activity: {self.options.activity_rate:g} changes/s through CDC)" if cdc else "")
+            )
+            cdc_stats = self._follow(
+                tracker, watcher, reader, extractor, subscriber, settings, dead_before, cdc, posted_at
+            )
+            result.pipeline_seconds = time.monotonic() - posted
+            tracker.ops_rows(reader.run_rows(tracker.run_id))
+            result.summary = summaries.gather(
+                wh, tracker.run_id, since=posted_at, load_detail=tracker["load"].detail, cdc=cdc_stats
+            )
+            if not cdc:
+                result.summary.cdc_note = (
+                    "not running (the devstack runs the cdc-publisher and the CDC stream when both are built; "
+                    "`sfpipe status` lists them)"
+                )
+            elif not cdc_stats:
+                result.summary.cdc_note = "running, but no change was applied while the demo ran"
+            if result.summary.reconciliation is None and not result.summary.reconciliation_note:
+                result.summary.reconciliation_note = "not run (`sfpipe reconcile` is not part of this build yet)"
+        finally:
+            watcher.close()
+            wh.close()
+        result.log_hint = self._log_hint(result.tracker)
+        dashboard = self.stack.pids.read("dashboard")
+        if dashboard is not None and dashboard.is_running():
+            result.dashboard_url = f"http://{settings.host}:{settings.dashboard_port}/"
+        if self.options.keep_running:
+            live = f", with live activity at {self.options.activity_rate:g} changes/s" if cdc else ""
+            result.next_steps = (
+                f"The devstack keeps running{live} so the dashboard stays up (`sfpipe status` shows it; logs in "
+                f"{self.stack.home}/logs). Stop everything with `make down` (or `sfpipe down`)."
+            )
+        else:
+            with self.display.starting("stopping the devstack…"):
+                down = self.stack.down()
+            result.dashboard_url = None
+            result.next_steps = f"The devstack was stopped (--down) in {down.seconds:.1f} s."
+            if down.leftovers:
+                result.next_steps += f" Still running: {'; '.join(down.leftovers)}"
+        return result
+
+    def _follow(
+        self,
+        tracker: RunTracker,
+        watcher: OpsWatcher,
+        reader: OpsReader,
+        extractor: ExtractorClient,
+        subscriber: Any,
+        settings: Settings,
+        dead_before: dict[str, int],
+        cdc: bool,
+        posted_at: datetime,
+    ) -> dict[str, Any] | None:
+        """Update the tracker until every stage has an outcome; the CDC figures seen meanwhile."""
+        o = self.options
+        start = time.monotonic()
+        seen_done: dict[str, float] = {}
+        last: dict[str, float] = {}
+        cdc_stats: dict[str, Any] | None = None
+        last_answer = start
+
+        def due(key: str, every: float) -> bool:
+            now = time.monotonic()
+            if now - last.get(key, 0.0) >= every:
+                last[key] = now
+                return True
+            return False
+
+        with self.display.following(tracker):
+            while not tracker.finished:
+                for event in watcher.drain(timeout=0.2):
+                    try:
+                        tracker.event(event)
+                    except BadInputError as exc:
+                        log.warning("ignored an ops event: %s", exc)
+                now = time.monotonic()
+                if not tracker["extract"].final and due("extract", o.poll_seconds):
+                    answer = extractor.status(tracker.run_id)
+                    if answer is not None:
+                        last_answer = now
+                        tracker.extractor_status(answer)
+                    elif now - last_answer > o.stall_seconds:
+                        tracker.fail("extract", f"the extractor has not answered GET /runs/{tracker.run_id} "
+                                                f"for {o.stall_seconds:.0f} s")  # fmt: skip
+                if due("ops", o.poll_seconds * 2):
+                    tracker.ops_rows(reader.run_rows(tracker.run_id))
+                    if tracker["load"].status in ("running", "retrying"):
+                        tracker.loads(reader.loaded_objects(tracker.run_id), tracker.objects_extracted)
+                if cdc and due("cdc", 2.0):
+                    cdc_stats = reader.cdc_lag(posted_at)
+                if any(tracker[n].status == "retrying" for n in STAGES) and due("dead", 5.0):
+                    now_dead = self._dead_letters(subscriber, settings, load_topology())
+                    tracker.dead_lettered({k: v - dead_before.get(k, 0) for k, v in now_dead.items()})
+                if due("procs", 3.0):
+                    self._check_processes(tracker)
+                self._check_stalls(tracker, seen_done, now)
+                if now - start > o.timeout and (current := tracker.current()):
+                    tracker.fail(current, f"the pipeline did not finish within {o.timeout:.0f} s")
+                self.display.update(tracker, _cdc_text(cdc_stats) if cdc else None)
+            self.display.update(tracker, _cdc_text(cdc_stats) if cdc else None)
+        return reader.cdc_lag(posted_at) if cdc else None
+
+    def _check_stalls(self, tracker: RunTracker, seen_done: dict[str, float], now: float) -> None:
+        """A stage whose input event never comes fails after ``stall_seconds`` instead of hanging the demo."""
+        for before, after in itertools.pairwise(STAGES):
+            if tracker[before].done and before not in seen_done:
+                seen_done[before] = now
+            waited = now - seen_done.get(before, now)
+            if tracker[before].done and tracker[after].status == "waiting" and waited > self.options.stall_seconds:
+                service = SERVICE_OF[after]
+                tracker.fail(
+                    after,
+                    f"{service} got no event within {self.options.stall_seconds:.0f} s after {before} finished "
+                    f"(see {self.stack.logs / (service + '.log')} and `sfpipe status` for dead letters)",
+                )
+
+    def _check_processes(self, tracker: RunTracker) -> None:
+        current = tracker.current()
+        if current is None:
+            return
+        service = SERVICE_OF[current]
+        record = self.stack.pids.read(service)
+        if record is not None and not record.is_running():
+            tracker.fail(current, f"the {service} process is no longer running; see {record.log}")
+
+    def _dead_letters(self, subscriber: Any, settings: Settings, topology: Any) -> dict[str, int]:
+        from sfpipe_devstack.backlog import count_backlog, dead_letter_subscriptions
+
+        total: dict[str, int] = {}
+        for name in dead_letter_subscriptions(topology):
+            backlog = count_backlog(subscriber, settings.project, name, limit=2000, timeout=5.0)
+            for source, count in backlog.by_source.items():
+                total[source] = total.get(source, 0) + count
+        return total
+
+    def _log_hint(self, tracker: RunTracker) -> str:
+        failed = [SERVICE_OF[name] for name, _ in tracker.failures()]
+        if not failed:
+            return ""
+        logs = ", ".join(str(self.stack.logs / f"{service}.log") for service in failed)
+        return f"logs: {logs}"
+
+
+def _cdc_text(stats: dict[str, Any] | None) -> str:
+    if not stats:
+        return "waiting for the first change to be applied"
+    return (
+        f"{int(stats['changes']):,} changes applied · lag p50 {float(stats['p50_ms']) / 1000:.2f} s, "
+        f"p99 {float(stats['p99_ms']) / 1000:.2f} s"
+    )
