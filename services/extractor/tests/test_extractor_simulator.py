@@ -84,6 +84,13 @@ def test_full_then_incremental_extract_of_every_object(extract_settings, object_
     assert event["data"]["manifest_uri"] == report.manifest_uri
     assert event["data"]["objects"]["Account"]["rows"] == manifest.objects["Account"].rows
 
+    # describe gains a field: make the committed state look as if Account's last extract lacked Rating
+    from sfpipe_extractor.state import write_state
+
+    account_state, generation = read_state(object_store, extract_settings.state_bucket, "Account")
+    older = account_state.model_copy(update={"fields": [f for f in account_state.fields if f != "Rating"]})
+    write_state(object_store, extract_settings.state_bucket, older, generation)
+
     # an incremental run right after: windows start a lookback before each watermark, nothing moves back
     second = make_extractor(extract_settings, object_store).run(OBJECTS, mode="incremental")
     assert second.status == "completed", second.summary()
@@ -93,7 +100,8 @@ def test_full_then_incremental_extract_of_every_object(extract_settings, object_
         watermark = manifest.objects[sobject].watermark
         assert entry.window_from == watermark - timedelta(seconds=extract_settings.lookback_seconds)
         assert entry.watermark == watermark
-        assert entry.new_columns == []
+        assert entry.new_columns == (["Rating"] if sobject == "Account" else []), sobject
+    assert "Rating" in read_state(object_store, extract_settings.state_bucket, "Account")[0].fields
     assert object_store.exists(watermark_uri(extract_settings.state_bucket, "Account"))
 
 
@@ -289,3 +297,23 @@ def test_full_then_activity_then_incremental_under_faults_equals_the_truth(
         changed += entry.rows
     assert 0 < changed < sum(first.objects[o].rows for o in OBJECTS) / 2
     assert_lake_equals_truth(lake, admin, OBJECTS, [first, second])
+
+
+def test_the_run_stops_before_its_share_of_the_daily_api_limit(configure, simulator, object_store, lake,
+                                                               completed_events):
+    admin = simulator.admin
+    admin.reset_limits()
+    objects = ["Account", "Contact", "Lead", "Opportunity", "Case", "Task", "Event", "Campaign"]
+    # the simulated org allows 1,000,000 requests a day: a share of 0.002 % is 20 requests
+    settings = configure(simulator.url, simulator.verify, SFPIPE_API_LIMIT_SHARE="0.00002",
+                         SFPIPE_EXTRACT_CONCURRENCY="1")
+    report = make_extractor(settings, object_store).run(objects, mode="full")
+    assert report.status == "partial", report.summary()
+    stopped = {o: e for o, e in report.failed.items() if "stopping before the daily API limit" in e}
+    assert stopped and set(report.failed) == set(stopped), report.failed
+    done = [o for o, r in report.objects.items() if r.status == "done"]
+    assert done, "the first objects should finish before the budget is reached"
+    for sobject in stopped:
+        assert read_state(object_store, settings.state_bucket, sobject) == (None, 0)
+    [manifest] = lake.manifests()
+    assert sorted(manifest.objects) == sorted(done) and manifest.failed == report.failed
