@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-# Salesforce answers "414 URI Too Long" a little above 16 KiB of URL: keep REST queries under this.
+# Salesforce answers "414 URI Too Long" a little above 16 KiB of URL: keep URL-encoded REST queries under this.
 MAX_REST_QUERY_CHARS = 15_000
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any, Literal, Protocol
+from urllib.parse import quote_plus
 
 import pyarrow as pa
 
@@ -436,7 +437,7 @@ class Extractor:
             start = None
 
         query = soql.select(sobject, names, soql.window_clause(cursor, start, end) if cursor else "")
-        rest_possible = len(query) <= soql.MAX_REST_QUERY_CHARS
+        rest_possible = len(quote_plus(query)) <= soql.MAX_REST_QUERY_CHARS  # as it travels in the URL
         job = _Job(sobject, selected, converter, cursor, rest_possible)
         expected = self.client.count(sobject, job.where(start, end), include_deleted=True)
         api = "bulk" if expected > self.settings.bulk_threshold or not rest_possible else "rest"
