@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -64,6 +65,8 @@ def demo(
     extractor (POST /runs) and follows the events that drive the rest: manifest → loader →
     transform → quality. Exits 1 if any stage failed, naming the stage and the reason.
     """
+    # the demo's own output is the summary; library chatter (sqlglot's notes on transpiling) is not
+    logging.getLogger("sqlglot").setLevel(logging.WARNING)
     options = DemoOptions(
         scale=scale, seed=seed, keep_running=keep_running, activity_rate=activity_rate, timeout=timeout
     )

@@ -7,6 +7,8 @@ in a log file as it looked on the screen.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,7 +51,8 @@ class DemoDisplay:
     """Everything the demo shows, on one rich console."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(highlight=False)
+        wide = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
+        self.console = console or Console(highlight=False, width=wide)
         self._live: Live | None = None
         self._printed: dict[str, tuple[str, str]] = {}
         self._started = time.monotonic()
@@ -135,8 +138,12 @@ class DemoDisplay:
         else:
             yield
 
-    def update(self, tracker: RunTracker, cdc: str | None = None) -> None:
-        """Redraw (terminal) or print the stages whose status changed (anything else)."""
+    def update(self, tracker: RunTracker, cdc: str | None = None, *, last: bool = False) -> None:
+        """Redraw (terminal) or print the stages whose status changed (anything else).
+
+        A finished stage's line waits for its row in ``sfpipe_ops.runs`` (its rows and times),
+        which the event that ended it may have overtaken; the last update prints what is left.
+        """
         elapsed = time.monotonic() - self._started
         if self._live is not None:
             self._live.update(self.table(tracker, cdc, elapsed))
@@ -145,6 +152,8 @@ class DemoDisplay:
             stage = tracker[name]
             key = (stage.status, stage.progress if stage.status == "retrying" else "")
             if stage.status == "waiting" or self._printed.get(name) == key:
+                continue
+            if stage.status == "succeeded" and not (stage.recorded or name == "extract" or last):
                 continue
             self._printed[name] = key
             line = f"[{elapsed:6.1f} s] {name:<9} {stage.status}"

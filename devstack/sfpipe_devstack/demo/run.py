@@ -109,6 +109,23 @@ class DemoResult:
         }
 
 
+@dataclass
+class _Watch:
+    """What following one run needs."""
+
+    tracker: RunTracker
+    watcher: OpsWatcher
+    reader: OpsReader
+    extractor: ExtractorClient
+    subscriber: Any
+    settings: Settings
+    dead_before: dict[str, int]
+    posted_at: datetime
+    activity: Any = None
+    """The simulator's admin client when live activity is to start after the extract."""
+    activity_started: bool = False
+
+
 class Demo:
     """One ``sfpipe demo``: bring the stack up, post a run, follow it, summarise."""
 
@@ -120,6 +137,7 @@ class Demo:
         self.options = options
         self.display = display or DemoDisplay()
         self.stack = Devstack(settings)
+        self.activity_started = False
 
     # ---- set-up -------------------------------------------------------------------------
 
@@ -140,6 +158,13 @@ class Demo:
         if s.sf_pubsub_endpoint == default_endpoint:
             # the cdc-publisher must reach the simulator's Pub/Sub API on the port it was given
             os.environ["SFPIPE_SF_PUBSUB_ENDPOINT"] = f"{s.host}:{s.simulator_grpc_port}"
+        if s.simulator_tls:
+            # The cdc-publisher reads the simulator's CA once, when it starts — at the same time
+            # as the simulator, which writes the CA only after loading its org. Creating it first
+            # (the simulator reuses it) lets the Pub/Sub API's TLS verify on a fresh home.
+            from sfpipe_simulator.tls import ensure_certificate
+
+            ensure_certificate((s.simulator_data_dir or self.stack.home / "simulator") / "tls", [s.host])
         removed = []
         for path in (s.warehouse_file, Path(f"{s.warehouse_file}.wal")):
             if path.exists():
@@ -240,15 +265,18 @@ class Demo:
             result.tracker = tracker
             result.setup_seconds = setup_seconds
             result.cdc_running = cdc
-            if cdc and self.options.activity_rate > 0:
-                admin.start_activity(self.options.activity_rate)
+            activity = admin if cdc and self.options.activity_rate > 0 else None
             self.display.note(
                 f"POST /runs → run {tracker.run_id}; the events take it from here"
-                + (f" (live activity: {self.options.activity_rate:g} changes/s through CDC)" if cdc else "")
+                + (
+                    f" (once the extract's window is closed, live activity at {self.options.activity_rate:g} "
+                    "changes/s flows in through CDC)"
+                    if activity is not None
+                    else ""
+                )
             )
-            cdc_stats = self._follow(
-                tracker, watcher, reader, extractor, subscriber, settings, dead_before, cdc, posted_at
-            )
+            watch = _Watch(tracker, watcher, reader, extractor, subscriber, settings, dead_before, posted_at, activity)
+            cdc_stats = self._follow(watch, cdc)
             result.pipeline_seconds = time.monotonic() - posted
             tracker.ops_rows(reader.run_rows(tracker.run_id))
             result.summary = summaries.gather(
@@ -271,7 +299,11 @@ class Demo:
         if dashboard is not None and dashboard.is_running():
             result.dashboard_url = f"http://{settings.host}:{settings.dashboard_port}/"
         if self.options.keep_running:
-            live = f", with live activity at {self.options.activity_rate:g} changes/s" if cdc else ""
+            live = (
+                f" with the simulator's live activity ({self.options.activity_rate:g} changes/s through CDC)"
+                if self.activity_started
+                else ""
+            )
             result.next_steps = (
                 f"The devstack keeps running{live} so the dashboard stays up (`sfpipe status` shows it; logs in "
                 f"{self.stack.home}/logs). Stop everything with `make down` (or `sfpipe down`)."
@@ -285,19 +317,9 @@ class Demo:
                 result.next_steps += f" Still running: {'; '.join(down.leftovers)}"
         return result
 
-    def _follow(
-        self,
-        tracker: RunTracker,
-        watcher: OpsWatcher,
-        reader: OpsReader,
-        extractor: ExtractorClient,
-        subscriber: Any,
-        settings: Settings,
-        dead_before: dict[str, int],
-        cdc: bool,
-        posted_at: datetime,
-    ) -> dict[str, Any] | None:
+    def _follow(self, w: _Watch, cdc: bool) -> dict[str, Any] | None:
         """Update the tracker until every stage has an outcome; the CDC figures seen meanwhile."""
+        tracker, reader = w.tracker, w.reader
         o = self.options
         start = time.monotonic()
         seen_done: dict[str, float] = {}
@@ -314,14 +336,14 @@ class Demo:
 
         with self.display.following(tracker):
             while not tracker.finished:
-                for event in watcher.drain(timeout=0.2):
+                for event in w.watcher.drain(timeout=0.2):
                     try:
                         tracker.event(event)
                     except BadInputError as exc:
                         log.warning("ignored an ops event: %s", exc)
                 now = time.monotonic()
                 if not tracker["extract"].final and due("extract", o.poll_seconds):
-                    answer = extractor.status(tracker.run_id)
+                    answer = w.extractor.status(tracker.run_id)
                     if answer is not None:
                         last_answer = now
                         tracker.extractor_status(answer)
@@ -332,19 +354,25 @@ class Demo:
                     tracker.ops_rows(reader.run_rows(tracker.run_id))
                     if tracker["load"].status in ("running", "retrying"):
                         tracker.loads(reader.loaded_objects(tracker.run_id), tracker.objects_extracted)
+                if w.activity is not None and tracker["extract"].done and not w.activity_started:
+                    # only now: a record changed before the window closed would reach CDC
+                    # before the batch has its other fields (see the ADR)
+                    w.activity.start_activity(self.options.activity_rate)
+                    w.activity_started = self.activity_started = True
                 if cdc and due("cdc", 2.0):
-                    cdc_stats = reader.cdc_lag(posted_at)
+                    cdc_stats = reader.cdc_lag(w.posted_at)
                 if any(tracker[n].status == "retrying" for n in STAGES) and due("dead", 5.0):
-                    now_dead = self._dead_letters(subscriber, settings, load_topology())
-                    tracker.dead_lettered({k: v - dead_before.get(k, 0) for k, v in now_dead.items()})
+                    now_dead = self._dead_letters(w.subscriber, w.settings, load_topology())
+                    tracker.dead_lettered({k: v - w.dead_before.get(k, 0) for k, v in now_dead.items()})
                 if due("procs", 3.0):
                     self._check_processes(tracker)
                 self._check_stalls(tracker, seen_done, now)
                 if now - start > o.timeout and (current := tracker.current()):
                     tracker.fail(current, f"the pipeline did not finish within {o.timeout:.0f} s")
                 self.display.update(tracker, _cdc_text(cdc_stats) if cdc else None)
-            self.display.update(tracker, _cdc_text(cdc_stats) if cdc else None)
-        return reader.cdc_lag(posted_at) if cdc else None
+            tracker.ops_rows(reader.run_rows(tracker.run_id))
+            self.display.update(tracker, _cdc_text(cdc_stats) if cdc else None, last=True)
+        return reader.cdc_lag(w.posted_at) if cdc else None
 
     def _check_stalls(self, tracker: RunTracker, seen_done: dict[str, float], now: float) -> None:
         """A stage whose input event never comes fails after ``stall_seconds`` instead of hanging the demo."""

@@ -83,6 +83,8 @@ class StageState:
     detail: dict[str, Any] = field(default_factory=dict)
     final: bool = False
     """Set by the stage's event (or its dead letter): ops rows no longer change the outcome."""
+    recorded: bool = False
+    """Whether the stage's finished row in ``sfpipe_ops.runs`` has been read."""
 
     @property
     def seconds(self) -> float | None:
@@ -175,6 +177,7 @@ class RunTracker:
             if detail:
                 stage.detail = detail
             word = str(row.get("status") or "").lower()
+            stage.recorded = word in _OK or word in _FAILED
             if stage.final:
                 stage.ended_at = _aware(row.get("ended_at")) or stage.ended_at
                 continue
