@@ -325,7 +325,10 @@ class _Parser:
         select = self.select_list()
         self.expect_kw("FROM")
         obj_tok = self.tok
-        if obj_tok.kind != "ident" or obj_tok.upper in KEYWORDS:
+        # "Order" is an object name as well as a keyword: after FROM it names the object
+        # unless it starts an ORDER BY clause (`SELECT Id FROM Order ORDER BY Id` is valid)
+        order_object = obj_tok.upper == "ORDER" and not self.is_kw("BY", tok=self.peek())
+        if obj_tok.kind != "ident" or (obj_tok.upper in KEYWORDS and not order_object):
             raise self.error()
         self.advance()
         if self.at_punct("."):

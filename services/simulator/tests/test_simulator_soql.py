@@ -263,3 +263,12 @@ def test_fuzz_arbitrary_text_only_raises_soql_errors(text):
         parse(text)
     except SoqlError as exc:
         assert exc.code == "MALFORMED_QUERY"
+
+
+def test_order_is_an_object_name_after_from():
+    assert parse("SELECT COUNT() FROM Order").sobject == "Order"
+    with_order_by = parse("SELECT Id FROM Order ORDER BY Id DESC")
+    assert with_order_by.sobject == "Order" and with_order_by.order_by[0].descending
+    assert parse("SELECT Id FROM Order o WHERE o.Status = 'Draft'").alias == "o"
+    with pytest.raises(SoqlError):
+        parse("SELECT Id FROM ORDER BY Id")
