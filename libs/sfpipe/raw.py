@@ -448,6 +448,7 @@ class RawLayer:
                 carry=(SOURCE_FILE,),
                 tiebreak=(SOURCE_FILE,),
                 unique_source=unique and len(parts) == 1 and staging is not None,
+                rank_repeated_only=True,
             )
             log = changes_ref(sobject)
             log_columns = ", ".join(_q(c) for c in [*columns, SOURCE_FILE])

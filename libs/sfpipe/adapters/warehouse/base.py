@@ -77,6 +77,8 @@ class MergeSpec:
     """An equal version replaces the target's row too (refreshes: formula fields change, the version does not)."""
     unique_source: bool = False
     """The source holds at most one row per key already (deduplicated upstream): no ranking step."""
+    rank_repeated_only: bool = False
+    """Rank only the keys that occur more than once (a ranking sorts whole rows; most keys occur once)."""
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,18 @@ def newest_per_key_sql(spec: MergeSpec, columns: Sequence[str]) -> str:
     if spec.unique_source:
         return f"SELECT {cols} FROM {_source_sql(spec)}"
     order = ", ".join(f"{_q(c)} DESC" for c in (*spec.sequence, *spec.tiebreak))
-    return (
-        f"SELECT {cols} FROM {_source_sql(spec)}\n"
-        f"  WHERE TRUE\n"
-        f"  QUALIFY ROW_NUMBER() OVER (PARTITION BY {_q(spec.key)} ORDER BY {order}) = 1"
-    )
+    rank = f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {_q(spec.key)} ORDER BY {order}) = 1"
+    if spec.rank_repeated_only and spec.source_query:
+        key = _q(spec.key)
+        return (
+            f"WITH _rows AS (\n  {spec.source_query}\n),\n"
+            f"_repeated AS (SELECT {key} FROM _rows GROUP BY {key} HAVING COUNT(*) > 1)\n"
+            f"SELECT {cols} FROM _rows WHERE {key} NOT IN (SELECT {key} FROM _repeated)\n"
+            f"UNION ALL\n"
+            f"SELECT {cols} FROM _rows WHERE {key} IN (SELECT {key} FROM _repeated)\n"
+            f"  {rank}"
+        )
+    return f"SELECT {cols} FROM {_source_sql(spec)}\n  WHERE TRUE\n  {rank}"
 
 
 def _merge_source(spec: MergeSpec, columns: Sequence[str]) -> str:
