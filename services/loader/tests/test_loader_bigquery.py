@@ -183,6 +183,12 @@ def test_load_jobs_union_ddl_and_merge_are_exactly_these(bigquery_warehouse, loc
     )
     key = re.escape(obj.key)
     assert re.fullmatch(key, obj.key)
+    rows = (
+        f"(\n  SELECT {cols}, '{run}' AS `_run_id`, TIMESTAMP 'NOW' AS `_ingested_at`, 'batch' AS `_source`, "
+        "CAST(`SystemModstamp` AS TIMESTAMP) AS `_version`, 0 AS `_commit_number`, FALSE AS `_hard_deleted`, "
+        "`_source_file` AS `_source_file`\n"
+        "  FROM `sfpipe_raw._stage_opportunity_T`\n  WHERE `Id` IS NOT NULL\n  ) AS _rows"
+    )
     this_load = (
         f"(\n  SELECT {merged} FROM (\n  SELECT {merged} FROM `sfpipe_raw.opportunity__changes`\n"
         f"  WHERE `_ingested_at` = TIMESTAMP 'NOW' AND `_run_id` = '{run}'\n  ) AS _rows\n)"
@@ -190,15 +196,11 @@ def test_load_jobs_union_ddl_and_merge_are_exactly_these(bigquery_warehouse, loc
     expected = (
         "BEGIN TRANSACTION;\n"
         f"INSERT INTO `sfpipe_raw.opportunity__changes` ({merged}, `_source_file`)\n"
-        "WITH _rows AS (\n"
-        f"  SELECT {cols}, '{run}' AS `_run_id`, TIMESTAMP 'NOW' AS `_ingested_at`, 'batch' AS `_source`, "
-        "CAST(`SystemModstamp` AS TIMESTAMP) AS `_version`, 0 AS `_commit_number`, FALSE AS `_hard_deleted`, "
-        "`_source_file` AS `_source_file`\n"
-        "  FROM `sfpipe_raw._stage_opportunity_T`\n  WHERE `Id` IS NOT NULL\n),\n"
-        "_repeated AS (SELECT `Id` FROM _rows GROUP BY `Id` HAVING COUNT(*) > 1)\n"
-        f"SELECT {merged}, `_source_file` FROM _rows WHERE `Id` NOT IN (SELECT `Id` FROM _repeated)\n"
+        f"SELECT {merged}, `_source_file` FROM {rows}\n"
+        f"  WHERE `Id` NOT IN (SELECT `Id` FROM {rows} GROUP BY `Id` HAVING COUNT(*) > 1)\n"
         "UNION ALL\n"
-        f"SELECT {merged}, `_source_file` FROM _rows WHERE `Id` IN (SELECT `Id` FROM _repeated)\n"
+        f"SELECT {merged}, `_source_file` FROM {rows}\n"
+        f"  WHERE `Id` IN (SELECT `Id` FROM {rows} GROUP BY `Id` HAVING COUNT(*) > 1)\n"
         "  QUALIFY ROW_NUMBER() OVER (PARTITION BY `Id` ORDER BY `_version` DESC, `_commit_number` DESC, `_source_file` DESC) = 1;\n"
         "CREATE TEMP TABLE _sfpipe_effect AS SELECT\n"
         f"  COUNTIF((t.`Id` IS NULL AND NOT {tomb})) AS inserted,\n"

@@ -22,15 +22,17 @@ def newest_per_key_sql(spec: MergeSpec, columns: Sequence[str]) -> str:
         return f"SELECT {cols} FROM {_source_sql(spec)}"
     order = ", ".join(f"{_q(c)} DESC" for c in (*spec.sequence, *spec.tiebreak))
     rank = f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {_q(spec.key)} ORDER BY {order}) = 1"
-    if spec.rank_repeated_only and spec.source_query:
+    if spec.rank_repeated_only:
+        # the source is spelt out each time, not a CTE: DuckDB would materialise a CTE used
+        # more than once (a full copy of the rows); BigQuery reads only the key column for
+        # the repeated-key subqueries
         key = _q(spec.key)
+        source = _source_sql(spec)
+        repeated = f"SELECT {key} FROM {source} GROUP BY {key} HAVING COUNT(*) > 1"
         return (
-            f"WITH _rows AS (\n  {spec.source_query}\n),\n"
-            f"_repeated AS (SELECT {key} FROM _rows GROUP BY {key} HAVING COUNT(*) > 1)\n"
-            f"SELECT {cols} FROM _rows WHERE {key} NOT IN (SELECT {key} FROM _repeated)\n"
+            f"SELECT {cols} FROM {source}\n  WHERE {key} NOT IN ({repeated})\n"
             f"UNION ALL\n"
-            f"SELECT {cols} FROM _rows WHERE {key} IN (SELECT {key} FROM _repeated)\n"
-            f"  {rank}"
+            f"SELECT {cols} FROM {source}\n  WHERE {key} IN ({repeated})\n  {rank}"
         )
     return f"SELECT {cols} FROM {_source_sql(spec)}\n  WHERE TRUE\n  {rank}"
 
