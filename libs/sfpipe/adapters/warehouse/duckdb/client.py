@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from sfpipe.adapters.warehouse.base import MergeResult, MergeSpec, TableRef, War
 from sfpipe.adapters.warehouse.duckdb.session import DuckDBSession
 from sfpipe.adapters.warehouse.transpile import to_duckdb
 from sfpipe.errors import BadInputError
+
+FETCH_THREADS = 4
 
 
 def _quote_path(path: str) -> str:
@@ -92,22 +95,25 @@ class DuckDBWarehouse(Warehouse):
     def _local_paths(
         self, uris: Sequence[str], workdir: Path, generations: Sequence[int | None] | None = None
     ) -> list[str]:
-        paths = []
-        for i, uri in enumerate(uris):
+        """Local paths of the files: ``gs://`` objects are fetched (a few at a time) into ``workdir``."""
+
+        def local(item: tuple[int, str]) -> str:
+            i, uri = item
             if uri.startswith("gs://"):
                 if self.store is None:
                     msg = f"cannot read {uri}: this warehouse has no object store"
                     raise BadInputError(msg, field="uris")
-                local = workdir / f"part-{i:05d}.parquet"
+                target = workdir / f"part-{i:05d}.parquet"
                 generation = generations[i] if generations else None
-                self.store.download_file(uri, str(local), generation=generation or None)
-                paths.append(str(local))
-            else:
-                if not Path(uri).exists():
-                    msg = f"Parquet file {uri} does not exist"
-                    raise BadInputError(msg, field="uris")
-                paths.append(str(Path(uri).resolve()))
-        return paths
+                self.store.download_file(uri, str(target), generation=generation or None)
+                return str(target)
+            if not Path(uri).exists():
+                msg = f"Parquet file {uri} does not exist"
+                raise BadInputError(msg, field="uris")
+            return str(Path(uri).resolve())
+
+        with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
+            return list(pool.map(local, enumerate(uris)))
 
     def load_parquet(self, ref: TableRef, uris: Sequence[str], *, replace: bool = True) -> int:
         """DuckDB reads the files itself (``gs://`` objects are fetched to a scratch folder first)."""
