@@ -31,7 +31,7 @@ from sfpipe.adapters.warehouse.base import TableRef, Warehouse, check_name
 from sfpipe.errors import SfpipeError
 from sfpipe.ops import CDC_LAG, OPS, ensure_ops_tables, sql_literal
 from sfpipe.raw import METADATA as RAW_METADATA
-from sfpipe.raw import RAW_DATASET, RESERVED, RawLayer, changes_ref, raw_ref, table_name
+from sfpipe.raw import RAW_DATASET, RESERVED, RawLayer, changes_ref, raw_ref
 from sfpipe_beam.cdc.changes import (
     DERIVED_TYPES,
     HARD_DELETED,
@@ -60,6 +60,9 @@ FIELD_VERSIONS_SCHEMA = pa.schema(
 SOURCE_FILE = "pubsub://sfpipe-cdc"
 SCHEMA_TTL_SECONDS = 60.0
 _ORDER = ("_version", "_commit_number", "_sequence")
+_STATE_COLS = "entity, `Id`, field, `_version`, `_commit_number`, `_sequence`"
+_STATE_VALS = "s.entity, s.`Id`, s.field, s.`_version`, s.`_commit_number`, s.`_sequence`"
+_STATE_SET = "`_version` = s.`_version`, `_commit_number` = s.`_commit_number`, `_sequence` = s.`_sequence`"
 _NAME_PARTS = ("FirstName", "LastName")
 
 
@@ -98,12 +101,8 @@ class CdcApplier:
         self._ready = False
         self._schemas: dict[str, tuple[float, pa.Schema | None]] = {}
 
-    def _stage(self, kind: str, entity: str | None = None) -> TableRef:
-        middle = f"{table_name(entity)}_" if entity else ""
-        return TableRef(RAW_DATASET, f"_cdc_{kind}_{middle}{self.instance}")
-
-    def _temp(self, kind: str, entity: str) -> str:
-        return check_name(f"_cdc_{kind}_{table_name(entity)}_{self.instance}", "table")
+    def _stage(self, kind: str) -> TableRef:
+        return TableRef(RAW_DATASET, f"_cdc_{kind}_{self.instance}")
 
     def ensure(self) -> None:
         """The ops tables (lag, column versions) and the raw dataset."""
@@ -140,14 +139,23 @@ class CdcApplier:
         for change in items:
             types_seen[change.entity].update(change.field_types)
         ingested_at = datetime.now(UTC)
+        columns = {e: self._columns(e, plist, types_seen[e]) for e, plist in sorted(by_entity.items())}
+        groups = _groups(columns)
         versions = self._stage("fv")
         staged = [versions]
-        statements: list[str] = []
         try:
             self.wh.load_arrow(versions, version_table(list(patches.values())), replace=True)
-            for entity, plist in sorted(by_entity.items()):
-                statements += self._prepare(entity, plist, types_seen[entity], run_id, ingested_at, versions, staged)
-                result.objects[entity] = len(plist)
+            statements = self._common_before(versions, list(columns))
+            for index, group in enumerate(groups):
+                staging = self._stage(f"patch{index}")
+                staged.append(staging)
+                table = self._patch_table(group, by_entity, columns, run_id, ingested_at)
+                self.wh.load_arrow(staging, table, replace=True)
+                statements += self._group_statements(index, staging)
+                for entity in group:
+                    statements += self._entity_statements(entity, [f.name for f in columns[entity]], index)
+                    result.objects[entity] = len(by_entity[entity])
+            statements += self._common_after(len(groups))
             statements += [f"DROP TABLE {ref.sql}" for ref in staged]
             self.wh.execute(statements)
             staged = []
@@ -176,17 +184,8 @@ class CdcApplier:
         if self.record_lag and rows:
             self.wh.load_arrow(CDC_LAG, _lag_table(rows, result.applied_at))
 
-    def _prepare(
-        self,
-        entity: str,
-        patches: Sequence[Patch],
-        field_types: Mapping[str, str],
-        run_id: str,
-        ingested_at: datetime,
-        versions: TableRef,
-        staged: list[TableRef],
-    ) -> list[str]:
-        """Evolve the raw table if the patches bring new columns, stage them, return the object's SQL."""
+    def _columns(self, entity: str, patches: Sequence[Patch], field_types: Mapping[str, str]) -> list[pa.Field]:
+        """The raw table's Salesforce columns (Id excluded), after adding the ones these patches bring."""
         existing = self.schema(entity)
         have = set(existing.names) if existing is not None else set()
         carried = {n for p in patches for n in p.values} - {"Id"}
@@ -202,83 +201,120 @@ class CdcApplier:
                 self.wh.execute(ddl)
             existing = self.schema(entity, fresh=True)
             assert existing is not None
-        columns = [f for f in existing if f.name not in RESERVED and f.name != "Id"]
-        types = {"Id": pa.string(), **{f.name: f.type for f in columns}, HARD_DELETED: pa.bool_()}
-        table = patch_table(patches, types)
-        rows = table.num_rows
-        table = table.append_column(pa.field("_run_id", pa.string()), pa.array([run_id] * rows, pa.string()))
-        table = table.append_column(pa.field("_ingested_at", TIMESTAMP), pa.array([ingested_at] * rows, TIMESTAMP))
-        patch_ref = self._stage("patch", entity)
-        staged.append(patch_ref)
-        self.wh.load_arrow(patch_ref, table, replace=True)
-        return self.statements(entity, [f.name for f in columns], patch_ref, versions)
+        return [f for f in existing if f.name not in RESERVED and f.name != "Id"]
+
+    @staticmethod
+    def _patch_table(
+        group: Sequence[str],
+        by_entity: Mapping[str, Sequence[Patch]],
+        columns: Mapping[str, Sequence[pa.Field]],
+        run_id: str,
+        ingested_at: datetime,
+    ) -> pa.Table:
+        """One staging table for the objects of a group: their columns side by side, ``_entity`` first."""
+        types: dict[str, pa.DataType] = {"Id": pa.string()}
+        for entity in group:
+            types.update({f.name: f.type for f in columns[entity]})
+        types[HARD_DELETED] = pa.bool_()
+        tables = []
+        for entity in group:
+            table = patch_table(by_entity[entity], types)
+            rows = table.num_rows
+            table = table.add_column(0, pa.field("_entity", pa.string()), pa.array([entity] * rows, pa.string()))
+            table = table.append_column(pa.field("_run_id", pa.string()), pa.array([run_id] * rows, pa.string()))
+            stamps = pa.array([ingested_at] * rows, TIMESTAMP)
+            table = table.append_column(pa.field("_ingested_at", TIMESTAMP), stamps)
+            tables.append(table)
+        return pa.concat_tables(tables)
 
     # ------------------------------------------------------------------ SQL
 
-    def statements(self, entity: str, columns: Sequence[str], patch: TableRef, versions: TableRef) -> list[str]:
-        """The transaction's statements for one object (BigQuery SQL, the same for the same columns)."""
-        raw, log_table, state = raw_ref(entity).sql, changes_ref(entity).sql, FIELD_VERSIONS.sql
-        ent = sql_literal(entity)
-        eff, keep, src = self._temp("eff", entity), self._temp("keep", entity), self._temp("src", entity)
-        state_cols = "entity, `Id`, field, `_version`, `_commit_number`, `_sequence`"
-        state_vals = "s.entity, s.`Id`, s.field, s.`_version`, s.`_commit_number`, s.`_sequence`"
-        state_set = "`_version` = s.`_version`, `_commit_number` = s.`_commit_number`, `_sequence` = s.`_sequence`"
-        capture = (
-            f"MERGE {state} AS t\n"
-            f"USING (SELECT {ent} AS entity, r.`Id`, '*' AS field, r.`_version`, r.`_commit_number`, 0 AS `_sequence`\n"
-            f"  FROM {raw} AS r\n"
-            f"  WHERE r.`_source` = 'batch' AND r.`_version` IS NOT NULL AND r.`Id` IN (SELECT `Id` FROM {patch.sql})"
-            f") AS s\n"
+    def _name(self, kind: str) -> str:
+        return check_name(f"_cdc_{kind}_{self.instance}", "table")
+
+    def _common_before(self, versions: TableRef, entities: Sequence[str]) -> list[str]:
+        """Batch-loaded rows' versions remembered, then which columns of which records may be set."""
+        state = FIELD_VERSIONS.sql
+        base, eff, keep = self._name("base"), self._name("eff"), self._name("keep")
+        out = [
+            f"CREATE TEMP TABLE {base} (entity STRING, `Id` STRING, field STRING, `_version` TIMESTAMP, "
+            f"`_commit_number` INT64, `_sequence` INT64)"
+        ]
+        for entity in entities:
+            raw, ent = raw_ref(entity).sql, sql_literal(entity)
+            out.append(
+                f"INSERT INTO {base} ({_STATE_COLS})\n"
+                f"SELECT {ent}, r.`Id`, '*', r.`_version`, r.`_commit_number`, 0 FROM {raw} AS r\n"
+                f"WHERE r.`_source` = 'batch' AND r.`_version` IS NOT NULL\n"
+                f"  AND r.`Id` IN (SELECT `Id` FROM {versions.sql} WHERE entity = {ent})"
+            )
+        out += [
+            f"MERGE {state} AS t\nUSING {base} AS s\n"
             f"ON t.entity = s.entity AND t.`Id` = s.`Id` AND t.field = s.field\n"
-            f"WHEN MATCHED AND {newer('s', 't')} THEN UPDATE SET {state_set}\n"
-            f"WHEN NOT MATCHED THEN INSERT ({state_cols}) VALUES ({state_vals})"
-        )
-        effective = (
+            f"WHEN MATCHED AND {newer('s', 't')} THEN UPDATE SET {_STATE_SET}\n"
+            f"WHEN NOT MATCHED THEN INSERT ({_STATE_COLS}) VALUES ({_STATE_VALS})",
             f"CREATE TEMP TABLE {eff} AS\n"
-            f"SELECT b.`Id`, b.field, b.`_version`, b.`_commit_number`, b.`_sequence`\n"
-            f"FROM (SELECT * FROM {versions.sql} WHERE entity = {ent}) AS b\n"
-            f"LEFT JOIN (SELECT * FROM {state} WHERE entity = {ent} AND field <> '*') AS f\n"
-            f"  ON f.`Id` = b.`Id` AND f.field = b.field\n"
-            f"LEFT JOIN (SELECT * FROM {state} WHERE entity = {ent} AND field = '*') AS a ON a.`Id` = b.`Id`\n"
-            f"WHERE {newer('b', 'f')} AND {newer('b', 'a')}"
-        )
-        protected = (
+            f"SELECT b.entity, b.`Id`, b.field, b.`_version`, b.`_commit_number`, b.`_sequence`\n"
+            f"FROM {versions.sql} AS b\n"
+            f"LEFT JOIN {state} AS f ON f.entity = b.entity AND f.`Id` = b.`Id` AND f.field = b.field\n"
+            f"  AND f.field <> '*'\n"
+            f"LEFT JOIN {state} AS a ON a.entity = b.entity AND a.`Id` = b.`Id` AND a.field = '*'\n"
+            f"WHERE {newer('b', 'f')} AND {newer('b', 'a')}",
             f"CREATE TEMP TABLE {keep} AS\n"
-            f"SELECT e.`Id`, STRING_AGG(f.field, ',') AS keep\n"
+            f"SELECT e.entity, e.`Id`, STRING_AGG(f.field, ',') AS keep\n"
             f"FROM {eff} AS e\n"
-            f"JOIN {state} AS f ON f.entity = {ent} AND f.`Id` = e.`Id` AND f.field <> '*'\n"
+            f"JOIN {state} AS f ON f.entity = e.entity AND f.`Id` = e.`Id` AND f.field <> '*'\n"
             f"WHERE e.field = '*' AND {newer('f', 'e')}\n"
-            f"GROUP BY e.`Id`"
-        )
-        source = (
+            f"GROUP BY e.entity, e.`Id`",
+        ]
+        return out
+
+    def _group_statements(self, index: int, patch: TableRef) -> list[str]:
+        """The staged rows of a group with the columns each may set (``_eff``, ``_star``, ``_keep``)."""
+        eff, keep, src = self._name("eff"), self._name("keep"), self._name(f"src{index}")
+        return [
             f"CREATE TEMP TABLE {src} AS\n"
             f"SELECT p.*, CONCAT(',', COALESCE(x.eff, ''), ',') AS `_eff`, x.star AS `_star`,\n"
             f"  CONCAT(',', COALESCE(k.keep, ''), ',') AS `_keep`\n"
             f"FROM {patch.sql} AS p\n"
-            f"JOIN (SELECT `Id`, STRING_AGG(IF(field = '*', NULL, field), ',') AS eff,\n"
-            f"  LOGICAL_OR(field = '*') AS star FROM {eff} GROUP BY `Id`) AS x ON x.`Id` = p.`Id`\n"
-            f"LEFT JOIN {keep} AS k ON k.`Id` = p.`Id`"
-        )
-        merge = self._merge_sql(raw, src, columns)
-        record = (
-            f"MERGE {state} AS t\n"
-            f"USING (SELECT {ent} AS entity, `Id`, field, `_version`, `_commit_number`, `_sequence` FROM {eff}) AS s\n"
-            f"ON t.entity = s.entity AND t.`Id` = s.`Id` AND t.field = s.field\n"
-            f"WHEN MATCHED THEN UPDATE SET {state_set}\n"
-            f"WHEN NOT MATCHED THEN INSERT ({state_cols}) VALUES ({state_vals})"
-        )
-        compact = (
-            f"DELETE FROM {state} AS f WHERE f.entity = {ent} AND f.field <> '*' AND EXISTS (\n"
-            f"  SELECT 1 FROM {eff} AS e WHERE e.field = '*' AND e.`Id` = f.`Id` AND {newer('e', 'f')})"
-        )
-        logged = ["Id", *columns, *RAW_METADATA.names]
-        log_cols = ", ".join(_q(c) for c in logged)
-        history = (
+            f"JOIN (SELECT entity, `Id`, STRING_AGG(IF(field = '*', NULL, field), ',') AS eff,\n"
+            f"  LOGICAL_OR(field = '*') AS star FROM {eff} GROUP BY entity, `Id`) AS x\n"
+            f"  ON x.entity = p.`_entity` AND x.`Id` = p.`Id`\n"
+            f"LEFT JOIN {keep} AS k ON k.entity = p.`_entity` AND k.`Id` = p.`Id`"
+        ]
+
+    def _entity_statements(self, entity: str, columns: Sequence[str], index: int) -> list[str]:
+        """One object's MERGE and change-log rows (the same SQL for the same columns and group)."""
+        raw, log_table, ent = raw_ref(entity).sql, changes_ref(entity).sql, sql_literal(entity)
+        src = self._name(f"src{index}")
+        wanted = ["Id", *columns, "_hard_deleted", "_schema", "_eff", "_star", "_keep", "_version",
+                  "_commit_number", "_run_id", "_ingested_at"]  # fmt: skip
+        source = f"(SELECT {', '.join(_q(c) for c in wanted)} FROM {src} WHERE `_entity` = {ent})"
+        log_cols = ", ".join(_q(c) for c in ["Id", *columns, *RAW_METADATA.names])
+        return [
+            self._merge_sql(raw, source, columns),
             f"INSERT INTO {log_table} ({log_cols}, `_source_file`)\n"
-            f"SELECT {log_cols}, {sql_literal(SOURCE_FILE)} FROM {raw} WHERE `Id` IN (SELECT `Id` FROM {src})"
-        )
-        drops = [f"DROP TABLE {name}" for name in (src, keep, eff)]
-        return [capture, effective, protected, source, merge, record, compact, history, *drops]
+            f"SELECT {log_cols}, {sql_literal(SOURCE_FILE)} FROM {raw}\n"
+            f"WHERE `Id` IN (SELECT `Id` FROM {src} WHERE `_entity` = {ent})",
+        ]
+
+    def _common_after(self, groups: int) -> list[str]:
+        """Record the column versions set, drop versions a newer full row made moot, drop the temp tables."""
+        state = FIELD_VERSIONS.sql
+        base, eff, keep = self._name("base"), self._name("eff"), self._name("keep")
+        return [
+            f"MERGE {state} AS t\nUSING {eff} AS s\n"
+            f"ON t.entity = s.entity AND t.`Id` = s.`Id` AND t.field = s.field\n"
+            f"WHEN MATCHED THEN UPDATE SET {_STATE_SET}\n"
+            f"WHEN NOT MATCHED THEN INSERT ({_STATE_COLS}) VALUES ({_STATE_VALS})",
+            f"DELETE FROM {state} AS f WHERE f.field <> '*' AND EXISTS (\n"
+            f"  SELECT 1 FROM {eff} AS e WHERE e.field = '*' AND e.entity = f.entity AND e.`Id` = f.`Id`\n"
+            f"  AND {newer('e', 'f')})",
+            *[f"DROP TABLE {self._name(f'src{i}')}" for i in range(groups)],
+            f"DROP TABLE {keep}",
+            f"DROP TABLE {eff}",
+            f"DROP TABLE {base}",
+        ]
 
     @staticmethod
     def _merge_sql(raw: str, src: str, columns: Sequence[str]) -> str:
@@ -336,3 +372,17 @@ def _lag_table(rows: Sequence[tuple[str, str, datetime, float]], applied_at: dat
             "lag_ms": pa.array([r[3] for r in rows], pa.float64()),
         }
     )
+
+
+def _groups(columns: Mapping[str, Sequence[pa.Field]]) -> list[list[str]]:
+    """Objects whose columns can share one staging table (a name never has two types in a group)."""
+    groups: list[tuple[list[str], dict[str, pa.DataType]]] = []
+    for entity, fields in columns.items():
+        for members, types in groups:
+            if all(types.get(f.name, f.type) == f.type for f in fields):
+                members.append(entity)
+                types.update({f.name: f.type for f in fields})
+                break
+        else:
+            groups.append(([entity], {f.name: f.type for f in fields}))
+    return [members for members, _ in groups]

@@ -250,11 +250,15 @@ def patch_table(patches: Sequence[Patch], types: Mapping[str, pa.DataType]) -> p
     written (the MERGE reads which columns to set from the versions).
     """
     names = [n for n in types if n != "Id"]
+    carried = {n for p in patches for n in p.values}
     arrays = [pa.array([p.record_id for p in patches], pa.string())]
     fields = [pa.field("Id", pa.string())]
     for name in names:
         dtype = types[name]
-        arrays.append(pa.array([convert(p.values.get(name), dtype) for p in patches], dtype))
+        if name in carried:
+            arrays.append(pa.array([convert(p.values.get(name), dtype) for p in patches], dtype))
+        else:
+            arrays.append(pa.nulls(len(patches), dtype))
         fields.append(pa.field(name, dtype))
     newest = [p.newest for p in patches]
     arrays += [

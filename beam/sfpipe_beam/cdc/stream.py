@@ -1,4 +1,4 @@
-"""The local CDC stream: a streaming pull of ``cdc-stream``, applied to the raw layer in micro-batches.
+"""The local CDC stream: pulls of ``cdc-stream``, applied to the raw layer in micro-batches.
 
 Messages are buffered until ``SFPIPE_CDC_STREAM_MAX_BATCH`` arrived or the oldest has waited
 ``SFPIPE_CDC_STREAM_MAX_WAIT_SECONDS``; the batch goes through the same transform functions as
@@ -26,8 +26,6 @@ from sfpipe_beam.cdc.apply import ApplyResult, CdcApplier
 from sfpipe_beam.cdc.changes import Change, from_message
 
 if TYPE_CHECKING:
-    from google.cloud.pubsub_v1.subscriber.message import Message
-
     from sfpipe.adapters.warehouse.base import Warehouse
     from sfpipe.config import Settings
 
@@ -51,10 +49,12 @@ class StreamMetrics:
     last_lag_ms: float | None = None
     last_batch_seconds: float | None = None
     lags_ms: list[float] = field(default_factory=list, repr=False)
+    stages_ms: list[tuple[float, float, float]] = field(default_factory=list, repr=False)
+    """(commit → published, published → pulled, pulled → committed in the warehouse) per change, when kept."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (without the lag samples)."""
-        out = {k: v for k, v in self.__dict__.items() if k != "lags_ms"}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("lags_ms", "stages_ms")}
         out["uptime_seconds"] = round(time.time() - self.started_at, 3)
         return out
 
@@ -69,8 +69,12 @@ class MicroBatcher:
         self._first: float | None = None
         self._cond = threading.Condition()
 
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
     def add(self, item: Any) -> None:
-        """One more message (called from the subscriber's callback threads)."""
+        """One more message (called from the pulling thread)."""
         with self._cond:
             if not self._items:
                 self._first = time.monotonic()
@@ -94,11 +98,25 @@ class MicroBatcher:
             return batch
 
 
-def parse(messages: Sequence[Message]) -> tuple[list[Change], list[Message], list[Message]]:
+@dataclass(frozen=True)
+class Pulled:
+    """One pulled message and the ack id that settles it."""
+
+    ack_id: str
+    message_id: str
+    data: bytes
+    attributes: dict[str, str]
+    published_at: float = 0.0
+    """When Pub/Sub accepted it (epoch seconds)."""
+    pulled_at: float = 0.0
+    """When this stream received it (epoch seconds)."""
+
+
+def parse(messages: Sequence[Pulled]) -> tuple[list[Change], list[Pulled], list[Pulled]]:
     """Changes of the parsable messages, those messages, and the ones to refuse."""
     changes: list[Change] = []
-    good: list[Message] = []
-    bad: list[Message] = []
+    good: list[Pulled] = []
+    bad: list[Pulled] = []
     for message in messages:
         try:
             changes.extend(from_message(message.data, message.attributes))
@@ -110,7 +128,12 @@ def parse(messages: Sequence[Message]) -> tuple[list[Change], list[Message], lis
 
 
 class CdcStream:
-    """Pulls ``cdc-stream`` and applies it until stopped."""
+    """Pulls ``cdc-stream`` and applies it until stopped.
+
+    One thread pulls (synchronous pulls of up to a batch each, so that no Python runs per message
+    before it is needed) into the micro-batcher; the caller's thread applies batches and then
+    acknowledges them in bulk.
+    """
 
     def __init__(
         self,
@@ -131,20 +154,59 @@ class CdcStream:
         self.metrics = StreamMetrics()
         self.stop_event = threading.Event()
         self.keep_lags = False
+        self._pull_error: BaseException | None = None
 
     def stop(self) -> None:
         """Finish the batch in hand and stop pulling."""
         self.stop_event.set()
 
-    def _callback(self, message: Message) -> None:
-        self.metrics.received += 1
-        self.batcher.add(message)
+    def _pull_loop(self) -> None:
+        from google.api_core import exceptions as gexc
 
-    def apply_batch(self, messages: Sequence[Message]) -> ApplyResult | None:
+        delay = 0.1
+        while not self.stop_event.is_set():
+            if len(self.batcher) >= 2 * self.batcher.max_batch:
+                time.sleep(0.01)  # the applier is behind: let unacknowledged messages wait at Pub/Sub
+                continue
+            try:
+                response = self.subscriber.pull(
+                    request={"subscription": self.subscription, "max_messages": min(self.batcher.max_batch, 1_000)},
+                    timeout=5.0,
+                )
+                delay = 0.1
+            except (gexc.DeadlineExceeded, gexc.ServiceUnavailable, gexc.InternalServerError, gexc.Aborted) as exc:
+                self.metrics.last_error = str(exc)[:500]
+                self.stop_event.wait(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            except BaseException as exc:  # noqa: BLE001 - handed to the applying thread, which raises it
+                self._pull_error = exc
+                self.stop_event.set()
+                return
+            now = time.time()
+            for received in response.received_messages:
+                m = received.message
+                self.metrics.received += 1
+                published = m.publish_time.timestamp() if m.publish_time else 0.0
+                self.batcher.add(Pulled(received.ack_id, m.message_id, bytes(m.data), dict(m.attributes), published,
+                                        now))  # fmt: skip
+
+    def _settle(self, messages: Sequence[Pulled], *, ack: bool) -> None:
+        ids = [m.ack_id for m in messages]
+        for start in range(0, len(ids), 2_500):
+            chunk = ids[start : start + 2_500]
+            if ack:
+                self.subscriber.acknowledge(request={"subscription": self.subscription, "ack_ids": chunk})
+            else:
+                self.subscriber.modify_ack_deadline(
+                    request={"subscription": self.subscription, "ack_ids": chunk, "ack_deadline_seconds": 0}
+                )
+
+    def apply_batch(self, messages: Sequence[Pulled]) -> ApplyResult | None:
         """Parse, apply in one transaction (retrying transient failures), then acknowledge."""
         changes, good, bad = parse(messages)
-        for message in bad:
-            message.nack()
+        if bad:
+            self._settle(bad, ack=False)
         self.metrics.rejected += len(bad)
         if not good:
             return None
@@ -158,13 +220,11 @@ class CdcStream:
                 self.metrics.retries += 1
                 self.metrics.last_error = str(exc)[:500]
                 if attempt == APPLY_ATTEMPTS - 1:
-                    for message in good:
-                        message.nack()
+                    self._settle(good, ack=False)
                     raise
                 time.sleep(delay)
                 delay *= 2
-        for message in good:
-            message.ack()
+        self._settle(good, ack=True)
         self.metrics.batches += 1
         self.metrics.applied += len(good)
         self.metrics.last_batch_seconds = time.monotonic() - started
@@ -172,30 +232,37 @@ class CdcStream:
             self.metrics.last_lag_ms = max(result.lag_ms)
             if self.keep_lags:
                 self.metrics.lags_ms.extend(result.lag_ms)
+                self._keep_stages(good, changes, result)
         return result
+
+    def _keep_stages(self, messages: Sequence[Pulled], changes: Sequence[Change], result: ApplyResult) -> None:
+        """Where each change's latency went: to Pub/Sub, to this stream, to the warehouse commit."""
+        assert result.applied_at is not None
+        applied = result.applied_at.timestamp()
+        commits = {c.event_id: c.commit_timestamp.timestamp() for c in changes}
+        for m in messages:
+            commit = commits.get(m.attributes.get("ce-id", ""))
+            if commit is None or not m.published_at:
+                continue
+            stages = (m.published_at - commit, m.pulled_at - m.published_at, applied - m.pulled_at)
+            self.metrics.stages_ms.append((stages[0] * 1000, stages[1] * 1000, stages[2] * 1000))
 
     def run(self) -> None:
         """Pull and apply until :meth:`stop`; a failed pull or a persistent apply failure raises."""
-        from google.cloud import pubsub_v1
-
         self.applier.ensure()
-        flow = pubsub_v1.types.FlowControl(max_messages=max(2 * self.batcher.max_batch, 1_000),
-                                           max_bytes=512 << 20)  # fmt: skip
-        future = self.subscriber.subscribe(self.subscription, callback=self._callback, flow_control=flow)
+        puller = threading.Thread(target=self._pull_loop, name="sfpipe-cdc-pull", daemon=True)
+        puller.start()
         self.metrics.state = "streaming"
         try:
             while not self.stop_event.is_set():
-                if future.done():
-                    future.result()
                 batch = self.batcher.take(self.stop_event)
                 if batch:
                     self.apply_batch(batch)
+            if self._pull_error is not None:
+                raise self._pull_error
         finally:
-            future.cancel()
-            try:
-                future.result(timeout=10)
-            except Exception:  # noqa: BLE001 - the pull was cancelled on purpose; its ending error is expected
-                log.debug("streaming pull ended")
+            self.stop_event.set()
+            puller.join(15)
             self.metrics.state = "stopped"
 
 

@@ -3,8 +3,9 @@
 Two threads. The subscriber reads the Pub/Sub API stream (at most ``SFPIPE_CDC_FETCH_SIZE``
 events requested), decodes each event with its schema's decoder and turns it into messages. The
 publisher sends them, in order, in publish requests of up to ``SFPIPE_CDC_PUBLISH_BATCH``
-messages — one request at a time, so that each ordering key's messages reach Pub/Sub in commit
-order — and only once Pub/Sub acknowledged a request moves the position past its events. The
+messages — in a few lanes by ordering key, each lane one request at a time, so that every
+record's messages reach Pub/Sub in commit order — and only once Pub/Sub acknowledged all of them
+moves the position past their events. The
 checkpoint is written from that position (at most every ``SFPIPE_CDC_CHECKPOINT_SECONDS``), so a
 crash at any point replays events that may already be in Pub/Sub and never skips one; the stream
 into the raw layer is idempotent for exactly that reason.
@@ -20,7 +21,9 @@ import logging
 import queue
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -48,6 +51,7 @@ CDC_TOPIC = "sfpipe-cdc"
 FULL_ROW = frozenset({"CREATE", "UNDELETE"})
 MAX_REQUEST_BYTES = 8 << 20
 QUEUE_RESPONSES = 64
+PUBLISH_LANES = 4
 PUBLISH_ATTEMPTS = 8
 CATCH_UP_MARGIN = timedelta(seconds=1)
 _TRANSIENT_PUBLISH = (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError, gexc.Aborted,
@@ -137,6 +141,8 @@ class CdcPublisher:
         self._last_checkpoint = 0.0
         self._pb_message = PubsubMessage.pb()
         self._pb_request = PublishRequest.pb()
+        self._lanes = ThreadPoolExecutor(max_workers=PUBLISH_LANES, thread_name_prefix="sfpipe-cdc-lane")
+        self._metrics_lock = threading.Lock()
 
     # ------------------------------------------------------------------ running
 
@@ -169,6 +175,7 @@ class CdcPublisher:
         finally:
             self._queue.put(None)
             worker.join()
+            self._lanes.shutdown(wait=True)
             self.metrics.state = "stopped"
         if self._failure is not None:
             raise self._failure
@@ -257,29 +264,46 @@ class CdcPublisher:
 
     def _publish_loop(self) -> None:
         try:
+            pending: _Work | _CatchUp | None = None
             while True:
-                item = self._queue.get()
+                item = pending or self._queue.get()
+                pending = None
                 if item is None:
                     break
                 if isinstance(item, _CatchUp):
                     self._publish_catch_up(item)
-                else:
-                    self._publish_work(item)
+                    continue
+                # what else is already waiting goes out in the same publish requests
+                batch = [item]
+                size = len(item.items)
+                while size < self.settings.cdc_publish_batch:
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if not isinstance(more, _Work):
+                        pending = more
+                        break
+                    batch.append(more)
+                    size += len(more.items)
+                self._publish_work(batch)
             self._checkpoint(force=True)
         except BaseException as exc:  # noqa: BLE001 - handed to the subscriber thread, which re-raises it
             self._error(exc)
             self._failure = exc
             self.stop_event.set()
 
-    def _publish_work(self, work: _Work) -> None:
+    def _publish_work(self, works: Sequence[_Work]) -> None:
         batch: list[OutgoingMessage] = []
-        for item in work.items:
-            if isinstance(item, OutgoingMessage):
-                batch.append(item)
-                continue
-            batch.extend(self._repaired([item], self.repair.for_gap(item)))
+        for work in works:
+            for item in work.items:
+                if isinstance(item, OutgoingMessage):
+                    batch.append(item)
+                    continue
+                batch.extend(self._repaired([item], self.repair.for_gap(item)))
         self._send(batch)
-        self._advance(work.replay_id, work.commit_timestamp, work.events)
+        commits = [w.commit_timestamp for w in works if w.commit_timestamp is not None]
+        self._advance(works[-1].replay_id, commits[-1] if commits else None, sum(w.events for w in works))
 
     def _repaired(self, gaps: Sequence[DecodedChange], changes: Iterable[DecodedChange]) -> list[OutgoingMessage]:
         out = []
@@ -315,7 +339,25 @@ class CdcPublisher:
         return self.entities
 
     def _send(self, messages: Sequence[OutgoingMessage]) -> None:
-        """Publish in order, one request at a time; returns once Pub/Sub acknowledged all of them."""
+        """Publish and return once Pub/Sub acknowledged all of them.
+
+        Messages are split into lanes by ordering key; the lanes' requests run side by side and each
+        lane's requests go one after the other, so every record's messages still reach Pub/Sub in
+        commit order (a key always falls into the same lane).
+        """
+        if not messages:
+            return
+        lanes: list[list[OutgoingMessage]] = [[] for _ in range(PUBLISH_LANES)]
+        for m in messages:
+            lanes[zlib.crc32(m.ordering_key.encode()) % PUBLISH_LANES].append(m)
+        busy = [lane for lane in lanes if lane]
+        if len(busy) == 1:
+            self._send_lane(busy[0])
+            return
+        for future in [self._lanes.submit(self._send_lane, lane) for lane in busy]:
+            future.result()
+
+    def _send_lane(self, messages: Sequence[OutgoingMessage]) -> None:
         size = self.settings.cdc_publish_batch
         start = 0
         while start < len(messages):
@@ -352,11 +394,12 @@ class CdcPublisher:
                 msg = f"Pub/Sub refused the publish to {self.topic_path}: {exc}"
                 raise TerminalError(msg) from exc
         now = time.time()
-        self.metrics.publish_requests += 1
-        self.metrics.messages_published += len(chunk)
-        self.metrics.last_published_at = now
-        newest = chunk[-1].commit_timestamp
-        self.metrics.lag_seconds = max(0.0, now - newest.timestamp())
+        with self._metrics_lock:
+            self.metrics.publish_requests += 1
+            self.metrics.messages_published += len(chunk)
+            self.metrics.last_published_at = now
+            newest = chunk[-1].commit_timestamp
+            self.metrics.lag_seconds = max(0.0, now - newest.timestamp())
 
     def _advance(self, replay_id: bytes, commit: datetime | None, events: int) -> None:
         if not replay_id:

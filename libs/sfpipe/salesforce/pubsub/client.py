@@ -6,8 +6,9 @@ Authentication is the REST client's: the access token, instance URL and org id o
 again once before it counts as an error.
 
 :meth:`PubSubClient.subscribe` keeps at most ``fetch_size`` events requested: it asks for that
-many when the stream opens and, each time the caller has taken a response, for as many as that
-response carried. A slow caller therefore slows the stream instead of filling memory.
+many when the stream opens and, each time a response arrives, for as many as that response
+carried. Nothing is read while the caller holds a response, so a slow caller slows the stream
+instead of filling memory.
 """
 
 from __future__ import annotations
@@ -234,9 +235,11 @@ class PubSubClient:
         stream = self.stub.Subscribe(outgoing(), metadata=self.metadata())
         try:
             for response in stream:
-                yield response
+                # ask again as soon as events arrive, so the server prepares the next ones while these are
+                # handled; the caller still paces the stream, since nothing is read while it holds a response
                 if response.events:
                     requests.put(pb2.FetchRequest(num_requested=len(response.events)))
+                yield response
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.CANCELLED:
                 return
