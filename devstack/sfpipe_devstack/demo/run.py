@@ -223,8 +223,12 @@ class Demo:
         started_stack = not self._something_runs()
         if started_stack:
             self._prepare_fresh()
-        scale_text = f"{self.options.scale or DEFAULT_SCALE:,}" if started_stack else "the running org's"
-        with self.display.starting(f"starting the devstack (simulator generating {scale_text} records)…"):
+        what = (
+            f"starting the devstack (the simulator generates {self.options.scale or DEFAULT_SCALE:,} records)…"
+            if started_stack
+            else "the devstack is running: checking it…"
+        )
+        with self.display.starting(what):
             report = self.stack.up()
         self.display.stack(report, str(self.stack.home))
         settings = self._client_settings()
