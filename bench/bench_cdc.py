@@ -35,6 +35,8 @@ THROUGHPUT_EVENTS = int(os.environ.get("SFPIPE_BENCH_CDC_EVENTS", "30000"))
 RATE = float(os.environ.get("SFPIPE_BENCH_CDC_RATE", "500"))
 SECONDS = float(os.environ.get("SFPIPE_BENCH_CDC_SECONDS", "60"))
 SCALE = int(os.environ.get("SFPIPE_BENCH_CDC_SCALE", "10000"))
+BEAM_SECONDS = float(os.environ.get("SFPIPE_BENCH_CDC_BEAM_SECONDS", "40"))
+"""How long Beam's local streaming runner is fed at RATE/s for the comparison (0 skips it)."""
 DUCKDB_THREADS = int(os.environ.get("SFPIPE_BENCH_CDC_DUCKDB_THREADS", "1"))
 PER_COMMIT = int(os.environ.get("SFPIPE_BENCH_CDC_PER_COMMIT", "5"))
 """Records per org transaction in the latency run: 500 changes/s as 100 commits/s of 5 records."""
@@ -172,6 +174,8 @@ def run() -> BenchResult:
         bench.figures["publisher_vs_bare_publish"] = round(throughput["events_per_second"]
                                                            / reference["publish_per_second"], 3)  # fmt: skip
         latency = _latency(bench, org, settings, env, root, started[0].proc.pid)
+        if BEAM_SECONDS > 0:
+            bench.figures["beam_direct_runner"] = _beam_direct(settings, root)
         bench.figures["latency_p50_vs_emulator_p50"] = round(latency["p50_ms"] / reference["latency_p50_ms"], 2)
         bench.target("publisher_events_per_second", throughput["events_per_second"], 5_000, higher_is_better=True,
                      unit="events/s")  # fmt: skip
@@ -266,7 +270,9 @@ def _latency(
     truth = org.call(cmd="truth", folder=str(root / "truth"))
     layer = RawLayer(wh)
     for path in sorted((root / "truth").glob("*.parquet")):
-        layer.apply_arrow(path.stem, pq.read_table(path), source="batch", run_id="20260101T000000Z-00000000")
+        table = pq.read_table(path)
+        if table.num_rows:
+            layer.apply_arrow(path.stem, table, source="batch", run_id="20260101T000000Z-00000000")
     _checkpoint(settings, int(truth["replay_id"]))
     sub = subscriber_client(settings)
     path = sub.subscription_path(settings.project, "cdc-bench-latency")
@@ -318,3 +324,44 @@ def _latency(
     }  # fmt: skip
     wh.close()
     return result
+
+
+def _beam_direct(settings: Any, root: Path) -> dict[str, Any]:
+    """Publish-to-DoFn latency of Beam's DirectRunner in streaming mode at RATE/s (no warehouse at all)."""
+    from sfpipe.adapters.factory import publisher_client, subscriber_client
+
+    pub, sub = publisher_client(settings, ordering=False), subscriber_client(settings)
+    topic = pub.topic_path(settings.project, "bench-beam")
+    pub.create_topic(name=topic)
+    path = sub.subscription_path(settings.project, "bench-beam")
+    sub.create_subscription(name=path, topic=topic)
+    output = root / "beam-lags.txt"
+    log = (root / "beam.log").open("ab")
+    child = subprocess.Popen([sys.executable, "-m", "bench.cdc_beam_direct", path, str(output)], stdout=log,
+                             stderr=log, env={**os.environ, "PUBSUB_EMULATOR_HOST": settings.pubsub_emulator_host},
+                             cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    started = time.monotonic()
+    try:
+        while not output.exists() and time.monotonic() - started < 120:  # until the runner delivers a first message
+            pub.publish(topic, b"warm-up", t=repr(time.time())).result(timeout=30)
+            time.sleep(1.0)
+        warmup = time.monotonic() - started
+        output.unlink(missing_ok=True)
+        t0, sent = time.monotonic(), 0
+        while time.monotonic() - t0 < BEAM_SECONDS:
+            due = int((time.monotonic() - t0) * RATE) - sent
+            for _ in range(max(0, due)):
+                pub.publish(topic, b"x" * 900, t=repr(time.time()))
+                sent += 1
+            time.sleep(0.002)
+        time.sleep(10)
+    finally:
+        child.terminate()
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+        log.close()
+    lags = [float(x) for x in output.read_text().split()] if output.exists() else []
+    return {"seconds_to_first_message": round(warmup, 1), "sent": sent, "received_within_10s_after": len(lags),
+            "p50_ms": round(_percentile(lags, 0.5), 1), "p99_ms": round(_percentile(lags, 0.99), 1)}  # fmt: skip

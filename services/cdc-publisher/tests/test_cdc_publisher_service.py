@@ -114,14 +114,8 @@ def test_gap_events_are_repaired_through_rest(tmp_path, emulators, duckdb_wareho
         assert truth_differences(rig.sim, duckdb_warehouse, tmp_path / "truth") == {}
 
 
-# the simulator's SOQL parser does not take `FROM Order` yet (Salesforce does): the catch-up re-reads the others
-CATCH_UP_OBJECTS = "User,UserRole,Account,Contact,Lead,Opportunity,OpportunityLineItem,OpportunityHistory,Product2," \
-    "Pricebook2,PricebookEntry,Task,Event,Campaign,CampaignMember,Case"
-
-
 def test_a_checkpoint_past_retention_catches_up_through_rest(tmp_path, emulators, duckdb_warehouse):
-    env = {"SFPIPE_EXTRACT_OBJECTS": CATCH_UP_OBJECTS}
-    with cdc_rig(tmp_path, emulators, seed=41, extra_env=env) as rig:
+    with cdc_rig(tmp_path, emulators, seed=41) as rig:
         start = rig.batch_load(duckdb_warehouse)
         rig.start_at(start)
         rig.sim.runtime.activity.apply(40)  # these events are lost to retention below
