@@ -149,3 +149,33 @@ def test_cdc_row_names_every_column():
     assert out["record"]["Name"] is None and out["record"]["Rating"] == "Hot" and out["record"]["_hard_deleted"] is False
     millis = int(T0.timestamp() * 1000)
     assert out["row_mutation_info"]["change_sequence_number"] == f"{millis:X}/4/3"
+
+
+class _State:
+    def __init__(self):
+        self.value = None
+
+    def read(self):
+        return self.value
+
+    def write(self, value):
+        self.value = value
+
+
+def test_an_old_state_is_reseeded_from_the_raw_row_a_batch_load_wrote():
+    from sfpipe_beam.cdc.changes import Change
+    from sfpipe_beam.cdc.pipeline import ResolveFullRows
+
+    rows = {"001A": {"Id": "001A", "Name": "Acme", "Rating": "Cold", "_version": T0, "_commit_number": 0}}
+    resolve = ResolveFullRows(lambda entity, rid: rows.get(rid), reseed_seconds=0.0)
+    state = _State()
+    first = Change("Account", "001A", "UPDATE", T0 + timedelta(seconds=1), 5, 1, {"Rating": "Hot"}, ("Rating",))
+    [(_, row)] = list(resolve.process(("Account|001A", first), state=state))
+    assert (row["Name"], row["Rating"]) == ("Acme", "Hot")
+    # a batch load writes a newer row; the next change starts from it, not from the state
+    rows["001A"] = {"Id": "001A", "Name": "Acme Corp", "Rating": "Warm", "_version": T0 + timedelta(seconds=3),
+                    "_commit_number": 0}  # fmt: skip
+    second = Change("Account", "001A", "UPDATE", T0 + timedelta(seconds=4), 6, 1, {"Website": "w"}, ("Website",))
+    [(_, row)] = list(resolve.process(("Account|001A", second), state=state))
+    assert (row["Name"], row["Rating"], row["Website"], row["_commit_number"]) == ("Acme Corp", "Warm", "w", 6)
+    assert state.value.emitted == 2

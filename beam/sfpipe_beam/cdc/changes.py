@@ -319,6 +319,8 @@ class RowState:
     star: Version | None = None
     row_version: tuple[datetime, int] | None = None
     emitted: int = 0
+    seeded_at: float = 0.0
+    """When the state was last read from the raw table (epoch seconds)."""
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> RowState:

@@ -24,6 +24,7 @@ Locally the same parse and last-writer-wins rules run from a streaming pull into
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -58,6 +59,8 @@ class CdcStreamOptions(PipelineOptions):
         parser.add_argument("--cdc_bq_project", default="", help="project of sfpipe_raw (default --project)")
         parser.add_argument("--cdc_raw_dataset", default=RAW_DATASET, help="dataset of the raw tables")
         parser.add_argument("--cdc_objects", default=DEFAULT_OBJECTS, help="comma-separated objects to write")
+        parser.add_argument("--cdc_reseed_seconds", type=float, default=600.0,
+                            help="re-read a record's raw row when its state is older than this")  # fmt: skip
 
 
 class ParseChanges(beam.DoFn):
@@ -103,8 +106,9 @@ class ResolveFullRows(beam.DoFn):
 
     STATE = ReadModifyWriteStateSpec("row", PickleCoder())
 
-    def __init__(self, lookup: Lookup) -> None:
+    def __init__(self, lookup: Lookup, reseed_seconds: float = 600.0) -> None:
         self.lookup = lookup
+        self.reseed_seconds = reseed_seconds
 
     def process(
         self, element: tuple[str, Change], state: Any = beam.DoFn.StateParam(STATE)  # noqa: B008 - Beam's idiom
@@ -112,9 +116,16 @@ class ResolveFullRows(beam.DoFn):
         """Apply one change; emit ``(object, row)`` when a column changed hands."""
         _, change = element
         current: RowState | None = state.read()
-        if current is None:
+        now = time.time()
+        if current is None or now - current.seeded_at > self.reseed_seconds:
+            # first sight, or a state old enough that a batch load may have written the row since
             seed = self.lookup(change.entity, change.record_id)
-            current = RowState.from_row(seed) if seed else RowState()
+            fresh = RowState.from_row(seed) if seed else RowState()
+            if current is None or (fresh.row_version is not None and (current.row_version is None
+                                                                      or fresh.row_version >= current.row_version)):
+                fresh.emitted = current.emitted if current else 0
+                current = fresh
+            current.seeded_at = now
         if not current.apply(change):
             state.write(current)
             return
@@ -163,13 +174,14 @@ def build(
     lookup: Lookup,
     sink: Callable[[str], beam.PTransform],
     run_id: str,
+    reseed_seconds: float = 600.0,
 ) -> dict[str, beam.PCollection]:
     """The graph after the source: parse, resolve, and one CDC write per object; returns each branch's rows."""
     parsed = messages | "Parse" >> beam.ParDo(ParseChanges()).with_outputs(DEAD_LETTER, main="changes")
     rows = (
         parsed.changes
         | "KeyByRecord" >> beam.Map(lambda c: (f"{c.entity}|{c.record_id}", c))
-        | "Resolve" >> beam.ParDo(ResolveFullRows(lookup))
+        | "Resolve" >> beam.ParDo(ResolveFullRows(lookup, reseed_seconds))
     )
     index = {name: i for i, name in enumerate(objects)}
     def by_object(kv: tuple[str, Any], n: int) -> int:
@@ -219,7 +231,7 @@ def run(argv: Sequence[str] | None = None) -> beam.Pipeline:
         pipeline, messages, objects=objects, columns=columns,
         lookup=BigQueryLookup(project, opts.cdc_raw_dataset),
         sink=lambda name: bigquery_sink(f"{project}:{opts.cdc_raw_dataset}.{table_name(name)}", schemas[name]),
-        run_id=new_run_id(),
+        run_id=new_run_id(), reseed_seconds=opts.cdc_reseed_seconds,
     )  # fmt: skip
     if opts.cdc_dead_letter_topic:
         outputs["dead_letter"] | "DeadLetter" >> WriteToPubSub(opts.cdc_dead_letter_topic)
