@@ -200,6 +200,9 @@ class Settings(BaseSettings):
     simulator_faults: str = ""
     """Fault injection as JSON, e.g. `{"error_rate_503": 0.05, "latency_ms": 50, "query_timeout_rows": 100000}`."""
 
+    simulator_counts: str = ""
+    """Records of named objects instead of their share of the scale, e.g. `Opportunity=1000000,Wide__c=2000`."""
+
     # extraction and loading
     lookback_seconds: int = Field(600, ge=0)
     """Overlap of each incremental window with the previous one (late-committing transactions)."""

@@ -147,6 +147,8 @@ class ActivityEngine:
                     log.debug("activity %s refused: %s", name, exc)
                     continue
                 self.applied[name] += 1
+                if self.rt.org_faults is not None:
+                    self.rt.org_faults.after_activity()
                 return name
         return None
 

@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sfpipe.errors import describe_validation
 from sfpipe_simulator.app import json_response, read_json, runtime
 from sfpipe_simulator.errors import ApiError
-from sfpipe_simulator.metadata import OBJECT_NAMES
 from sfpipe_simulator.truth import FORMATS, export_truth, resolve_objects
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
@@ -85,7 +84,7 @@ def status() -> Response:
     return json_response({
         "org_id": rt.org_id, "seed": rt.plan.seed, "scale": rt.plan.scale, "as_of": rt.plan.as_of.isoformat(),
         "now": rt.clock.now().isoformat(), "clock_offset_seconds": rt.clock.offset.total_seconds(),
-        "counts": {name: rt.store.count(name) for name in OBJECT_NAMES},
+        "counts": {name: rt.store.count(name) for name in rt.store.objects},
         "activity": rt.activity.status() if rt.activity else None,
         "faults": rt.faults.config.model_dump(), "faults_injected": dict(rt.faults.injected),
         "changes": {"earliest": changes.earliest(), "latest": changes.latest(),
@@ -143,11 +142,32 @@ def changes() -> Response:
                           "latest": log.latest()})  # fmt: skip
 
 
+class InjectFault(_Body):
+    """``POST /admin/faults/inject``."""
+
+    kind: str = Field(pattern="^(late_commit|formula_drift|hard_delete)$")
+    count: int = Field(1, ge=1, le=10_000)
+    objects: list[str] | None = None
+    age_seconds: float | None = Field(None, gt=0, le=14 * 86_400)
+
+
 @admin.get("/faults")
 def get_faults() -> Response:
     """The current fault configuration and how many faults were injected."""
     rt = runtime()
-    return json_response({"config": rt.faults.config.model_dump(), "injected": dict(rt.faults.injected)})
+    org = rt.org_faults.status() if rt.org_faults else {}
+    return json_response({"config": rt.faults.config.model_dump(), "injected": {**rt.faults.injected, **org}})
+
+
+@admin.post("/faults/inject")
+def inject_fault() -> Response:
+    """Make the org misbehave now: late commits, formula drift, hard deletes (see ``orgfaults``)."""
+    body: InjectFault = _body(InjectFault)
+    rt = runtime()
+    if rt.org_faults is None:
+        raise ApiError(404, "NOT_FOUND", "Org faults are not available")
+    records = rt.org_faults.inject(body.kind, body.count, objects=body.objects, age_seconds=body.age_seconds)
+    return json_response({"kind": body.kind, "records": records, "latest": rt.store.changes.latest()})
 
 
 @admin.route("/faults", methods=["PUT", "PATCH"])
@@ -219,7 +239,7 @@ def truth_object(name: str) -> Response:
     """One object's current rows (soft-deleted included) as Parquet or CSV."""
     fmt = _format()
     try:
-        resolve_objects([name])
+        resolve_objects([name], runtime().store)
     except KeyError:
         raise ApiError(404, "NOT_FOUND", f"unknown object: {name}") from None
     folder = _export_folder()
@@ -239,7 +259,7 @@ def truth_all() -> Response:
     fmt = _format()
     names = [n for n in request.args.get("objects", "").split(",") if n.strip()] or None
     try:
-        resolve_objects(names)
+        resolve_objects(names, runtime().store)
     except KeyError as exc:
         raise ApiError(404, "NOT_FOUND", f"unknown object: {exc.args[0]}") from None
     folder = _export_folder()

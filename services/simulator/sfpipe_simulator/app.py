@@ -38,6 +38,14 @@ SUBREQUEST = "sfpipe.subrequest"
 BATCH_LIMIT = 25
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 MAX_BODY = 64 * 1024 * 1024
+MAX_URI = 16_384
+"""Salesforce refuses request URIs longer than about 16 KiB (414): a REST query of a very wide object."""
+COMPOSITE_LIMIT = 25
+COMPOSITE_QUERIES = 5
+UNKNOWN_FIELD = {"name": "Hologram__c", "type": "hologram", "label": "Hologram", "nillable": True,
+                 "calculated": False, "length": 0, "custom": True, "createable": False, "updateable": False,
+                 "filterable": False}  # fmt: skip
+"""What describe adds when the ``unknown_type`` fault is on: a field of a type no client knows."""
 _UNSET = object()
 RESOURCES = (
     "tooling", "metadata", "eclair", "folders", "prechatForms", "contact-tracing", "jsonxform", "chatter",
@@ -108,6 +116,10 @@ def data_api_preprocess(endpoint: str | None, values: dict[str, Any] | None) -> 
     """
     rt = runtime()
     g.version = parse_version(str((values or {}).pop("version", "")))
+    uri = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path
+    if len(uri) > MAX_URI:
+        raise ApiError(414, "URI_TOO_LONG", f"The request URI is {len(uri):,} characters long; at most "
+                       f"{MAX_URI:,} are accepted. Send fewer fields per query, or use Bulk API 2.0.")  # fmt: skip
     token = bearer_token()
     session = rt.auth.check(token)
     if request.environ.get(SUBREQUEST):
@@ -135,7 +147,7 @@ def limit_header(response: Response) -> Response:
 def resolve_object(name: str) -> ObjectDef:
     """An sObject by name, or Salesforce's answer to an unknown type."""
     obj = get_object(name)
-    if obj is None:
+    if obj is None or not runtime().store.has_object(obj.name):
         raise ApiError(404, "NOT_FOUND", f"The requested resource does not exist: sObject type '{name}' is not "
                        "supported.")  # fmt: skip
     return obj
@@ -172,14 +184,17 @@ def limits() -> Response:
 @data.get("/sobjects")
 def sobjects() -> Response:
     """Describe global."""
-    return json_response(describe_global(g.version))
+    return json_response(describe_global(g.version, frozenset(runtime().store.objects)))
 
 
 @data.get("/sobjects/<name>/describe")
 def describe(name: str) -> Response:
     """One object's describe."""
     obj = resolve_object(name)
-    return json_response(describe_object(obj.name, g.version))
+    body = describe_object(obj.name, g.version)
+    if runtime().faults.config.breaks("unknown_type", obj.name):
+        body = {**body, "fields": [*body["fields"], UNKNOWN_FIELD]}
+    return json_response(body)
 
 
 @data.get("/sobjects/<name>")
@@ -260,10 +275,19 @@ def delete_record(name: str, rid: str) -> Response:
 
 def _compile(soql: str, include_deleted: bool, mode: str = "json", bulk: bool = False) -> Any:
     try:
-        return compile_soql(soql, include_deleted=include_deleted, today=runtime().clock.today(), version=g.version,
-                            mode="csv" if mode == "csv" else "json", bulk=bulk)  # fmt: skip
+        compiled = compile_soql(soql, include_deleted=include_deleted, today=runtime().clock.today(),
+                                version=g.version, mode="csv" if mode == "csv" else "json", bulk=bulk)  # fmt: skip
     except SoqlError as exc:
         raise ApiError(400, exc.code, exc.render()) from None
+    check_org_object(compiled.sobject)
+    return compiled
+
+
+def check_org_object(obj: ObjectDef) -> None:
+    """A query of an object this org does not have (an optional custom object): Salesforce's INVALID_TYPE."""
+    if not runtime().store.has_object(obj.name):
+        raise ApiError(400, "INVALID_TYPE", f"sObject type '{obj.name}' is not supported. If you are attempting to "
+                       "use a custom object, be sure to append the '__c' after the entity name.")  # fmt: skip
 
 
 def run_query(soql: str, endpoint: str) -> Response:
@@ -280,7 +304,10 @@ def run_query(soql: str, endpoint: str) -> Response:
                               rt.faults.query_timeout())  # fmt: skip
     except QueryTimeout:
         raise query_timeout_error() from None
-    return Response(page.body(g.version, endpoint), 200, content_type=JSON)
+    body = page.body(g.version, endpoint)
+    if rt.faults.config.breaks("malformed_json", compiled.sobject.name):
+        body = body[: len(body) // 2]
+    return Response(body, 200, content_type=JSON)
 
 
 def _query(endpoint: str) -> Response:
@@ -350,10 +377,86 @@ def composite_batch() -> Response:
             results.append({"statusCode": 412, "result": [{"errorCode": "BATCH_PROCESSING_HALTED",
                                                            "message": "Batch processing halted per request"}]})
             continue
-        results.append(_subrequest(client, entry, auth))
+        answer = _subrequest(client, entry, auth)
+        answer.pop("headers", None)
+        results.append(answer)
         halted = halt and results[-1]["statusCode"] >= 400
     has_errors = any(r["statusCode"] >= 400 for r in results)
     return json_response({"hasErrors": has_errors, "results": results})
+
+
+_REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])*)\}")
+_QUERY_URL = re.compile(r"/(query|queryAll)(/|\?|$)")
+
+
+def _resolve(text: str, done: dict[str, Any]) -> str:
+    """``@{refId.field[0].name}`` → the value from an earlier subrequest's answer."""
+
+    def value(match: re.Match[str]) -> str:
+        current: Any = done.get(match.group(1))
+        for step in re.findall(r"\.([A-Za-z0-9_]+)|\[(\d+)\]", match.group(2)):
+            if current is None:
+                break
+            current = current.get(step[0]) if step[0] and isinstance(current, dict) else (
+                current[int(step[1])] if step[1] and isinstance(current, list) and int(step[1]) < len(current)
+                else None)  # fmt: skip
+        if current is None:
+            raise ApiError(400, "INVALID_REFERENCE", f"Invalid reference specified: {match.group(0)}")
+        return str(current)
+
+    return _REFERENCE.sub(value, text)
+
+
+@data.post("/composite")
+def composite() -> Response:
+    """Up to 25 subrequests (at most 5 of them queries) in one call that counts once against the limit.
+
+    Later subrequests may refer to earlier answers with ``@{referenceId.field}``. With
+    ``allOrNone``, the subrequests after a failure are not run (``PROCESSING_HALTED``); unlike
+    Salesforce, writes made before the failure are not rolled back.
+    """
+    from flask import current_app
+
+    body = read_json()
+    entries = body.get("compositeRequest") if isinstance(body, dict) else None
+    if not isinstance(entries, list) or not entries or len(entries) > COMPOSITE_LIMIT:
+        raise ApiError(400, "INVALID_BATCH_REQUEST", f"compositeRequest must hold between 1 and {COMPOSITE_LIMIT} "
+                       "subrequests")  # fmt: skip
+    if sum(1 for e in entries if isinstance(e, dict) and _QUERY_URL.search(str(e.get("url", "")))) > COMPOSITE_QUERIES:
+        raise ApiError(400, "INVALID_BATCH_REQUEST", f"A composite request may hold at most {COMPOSITE_QUERIES} query "
+                       "subrequests")  # fmt: skip
+    all_or_none = bool(body.get("allOrNone", False))
+    client = current_app.test_client()
+    auth = {"Authorization": request.headers.get("Authorization", "")}
+    done: dict[str, Any] = {}
+    out: list[dict[str, Any]] = []
+    failed = False
+    for entry in entries:
+        reference = str(entry.get("referenceId", "")) if isinstance(entry, dict) else ""
+        if failed and all_or_none:
+            out.append({"body": [{"errorCode": "PROCESSING_HALTED", "message": "The transaction was rolled back "
+                        "since another operation in the same transaction failed."}], "httpHeaders": {},
+                        "httpStatusCode": 400, "referenceId": reference})  # fmt: skip
+            continue
+        try:
+            if not isinstance(entry, dict) or not reference or not isinstance(entry.get("url"), str):
+                raise ApiError(400, "INVALID_BATCH_REQUEST", "Each subrequest needs a method, a url and a referenceId")
+            resolved = dict(entry, url=_resolve(entry["url"], done))
+            if "body" in entry:
+                resolved["richInput"] = json.loads(_resolve(json.dumps(entry["body"]), done))
+            headers = dict(auth)
+            extra = entry.get("httpHeaders")
+            if isinstance(extra, dict):
+                headers.update({str(k): str(v) for k, v in extra.items()})
+            result = _subrequest(client, resolved, headers)
+        except ApiError as exc:
+            result = {"statusCode": exc.status, "result": exc.body()}
+        status = int(result["statusCode"])
+        done[reference] = result["result"]
+        failed = failed or status >= 400
+        out.append({"body": result["result"], "httpHeaders": result.get("headers", {}), "httpStatusCode": status,
+                    "referenceId": reference})  # fmt: skip
+    return json_response({"compositeResponse": out})
 
 
 def _subrequest(client: Any, entry: Any, auth: dict[str, str]) -> dict[str, Any]:
@@ -376,7 +479,8 @@ def _subrequest(client: Any, entry: Any, auth: dict[str, str]) -> dict[str, Any]
             payload = json.loads(response.data)
         except ValueError:
             payload = response.get_data(as_text=True)
-    return {"statusCode": response.status_code, "result": payload}
+    headers = {"Location": response.headers["Location"]} if "Location" in response.headers else {}
+    return {"statusCode": response.status_code, "result": payload, "headers": headers}
 
 
 # --------------------------------------------------------------------------- OAuth and SOAP

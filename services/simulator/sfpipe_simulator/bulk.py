@@ -68,6 +68,8 @@ class Job:
     error: str | None = None
     processing_ms: int = 0
     aborted: threading.Event = field(default_factory=threading.Event)
+    dropped: bool = False
+    """Whether the dropped-connection fault has cut this job's results once already."""
     _table: pa.Table | None = None
     _source: pa.MemoryMappedFile | None = None
 
@@ -167,6 +169,10 @@ class BulkJobs:
                                     version=version, mode="csv", bulk=True)  # fmt: skip
         except SoqlError as exc:
             raise ApiError(400, exc.code, exc.render()) from None
+        if not self.rt.store.has_object(compiled.sobject.name):
+            raise ApiError(400, "INVALID_TYPE", f"sObject type '{compiled.sobject.name}' is not supported.")
+        if self.rt.faults.config.breaks("bulk_unsupported", compiled.sobject.name):
+            raise ApiError(400, "INVALIDENTITY", f"Entity '{compiled.sobject.name}' is not supported by the Bulk API.")
         self.rt.limits.bulk_job()
         job = Job(
             id=make_id("750", self.rt.plan.pod, next(self._numbers)), operation=operation,
@@ -390,6 +396,28 @@ def job_results(job_id: str) -> Response:
         if not raw.isdigit() or int(raw) < 1:
             raise ApiError(400, "INVALIDREQUEST", f"maxRecords must be a positive integer, got {raw!r}")
         max_records = int(raw)
-    chunks, count, nxt = jobs().results(job_id, max_records, request.args.get("locator") or None)
+    manager = jobs()
+    chunks, count, nxt = manager.results(job_id, max_records, request.args.get("locator") or None)
     headers = {"Sforce-NumberOfRecords": str(count), "Sforce-Locator": nxt}
+    job = manager.get(job_id)
+    config = runtime().faults.config
+    if config.breaks("truncated_csv", job.object):
+        # the chunk ends early, at a line break: fewer rows than Sforce-NumberOfRecords says
+        content = b"".join(chunks)
+        cut = content.rfind(b"\n", 0, len(content) // 2)
+        return Response(content[: cut + 1], 200, content_type="text/csv", headers=headers)
+    if config.breaks("dropped_connection", job.object) and not job.dropped:
+        job.dropped = True
+        content = b"".join(chunks)
+        headers["Content-Length"] = str(len(content))
+        return Response(_hang_up(content, request.environ.get("werkzeug.socket")), 200, content_type="text/csv",
+                        headers=headers, direct_passthrough=True)  # fmt: skip
     return Response(chunks, 200, content_type="text/csv", headers=headers)
+
+
+def _hang_up(content: bytes, sock: Any) -> Iterator[bytes]:
+    """Most of an announced body, then the connection is closed: a network drop mid-transfer."""
+    yield content[: len(content) * 9 // 10]
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(2)

@@ -14,6 +14,9 @@ import duckdb
 from sfpipe_simulator.ids import KEY_PREFIXES, is_valid_id
 from sfpipe_simulator.metadata import OBJECTS, OBJECTS_BY_NAME, STAGES, ObjectDef
 
+STANDARD = tuple(o for o in OBJECTS if not o.name.endswith("__c"))
+"""The default objects checked: the standard ones (every org has them)."""
+
 SAMPLE = 5
 
 
@@ -29,7 +32,7 @@ def _violations(con: duckdb.DuckDBPyConnection, what: str, sql: str) -> list[str
     return [f"{what}: {len(rows)}+ rows, e.g. {ids}"]
 
 
-def check_references(con: duckdb.DuckDBPyConnection, objects: Iterable[ObjectDef] = OBJECTS) -> list[str]:
+def check_references(con: duckdb.DuckDBPyConnection, objects: Iterable[ObjectDef] = STANDARD) -> list[str]:
     """Every reference to a simulated object points at an existing record of an allowed type."""
     out: list[str] = []
     for obj in objects:
@@ -48,7 +51,7 @@ def check_references(con: duckdb.DuckDBPyConnection, objects: Iterable[ObjectDef
     return out
 
 
-def check_ids(con: duckdb.DuckDBPyConnection, objects: Iterable[ObjectDef] = OBJECTS) -> list[str]:
+def check_ids(con: duckdb.DuckDBPyConnection, objects: Iterable[ObjectDef] = STANDARD) -> list[str]:
     """Ids are unique, carry the object's key prefix and a valid case-safe suffix."""
     out: list[str] = []
     for obj in objects:
@@ -70,7 +73,7 @@ def check_ids(con: duckdb.DuckDBPyConnection, objects: Iterable[ObjectDef] = OBJ
     return out
 
 
-def check_audit_times(con: duckdb.DuckDBPyConnection, objects: Iterable[ObjectDef] = OBJECTS) -> list[str]:
+def check_audit_times(con: duckdb.DuckDBPyConnection, objects: Iterable[ObjectDef] = STANDARD) -> list[str]:
     """CreatedDate ≤ LastModifiedDate ≤ SystemModstamp wherever the fields exist."""
     out: list[str] = []
     for obj in objects:

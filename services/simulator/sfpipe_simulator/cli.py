@@ -17,6 +17,7 @@ from sfpipe_simulator.generator import (
     OrgPlan,
     Progress,
     parse_as_of,
+    parse_counts,
     write_parquet,
 )
 
@@ -35,6 +36,20 @@ class _AsOf(click.ParamType):
 
 AS_OF = _AsOf()
 SCALE = click.IntRange(MIN_SCALE, MAX_SCALE)
+
+
+def _counts(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, int]:
+    try:
+        return parse_counts(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+COUNTS = click.option(
+    "--counts", "counts", multiple=True, callback=_counts,
+    help="Records of named objects instead of their share of the scale: Opportunity=1000000 (repeat, or "
+         "comma-separate; Wide__c=N adds the 800-field custom object).",
+)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -70,13 +85,15 @@ def simulator() -> None:
 @click.option("--as-of", "as_of", type=AS_OF, default=None,
               help="Date the org's history ends (YYYY-MM-DD or 'today'); default 2026-01-01, fixed so that "
                    "seed and scale alone determine the bytes.")  # fmt: skip
-def generate_command(seed: int, scale: int, out: Path, as_of: datetime | None) -> None:
-    """Write a synthetic org as Parquet: the same seed and scale give byte-identical files."""
-    plan = OrgPlan.build(seed, scale, as_of)
+@COUNTS
+def generate_command(seed: int, scale: int, out: Path, as_of: datetime | None, counts: dict[str, int]) -> None:
+    """Write a synthetic org as Parquet: the same seed, scale and counts give byte-identical files."""
+    plan = OrgPlan.build(seed, scale, as_of, counts)
     manifest = generate_with_progress(plan, out)
-    counts = manifest["counts"]
-    assert isinstance(counts, dict)
-    click.echo(f"wrote {sum(counts.values()):,} records of {len(counts)} objects to {out} (org {plan.org_id})")
+    written = manifest["counts"]
+    assert isinstance(written, dict)
+    objects = sum(1 for n in written if n in plan.objects)
+    click.echo(f"wrote {sum(written.values()):,} records of {objects} objects to {out} (org {plan.org_id})")
 
 
 @simulator.command("serve")
@@ -91,13 +108,15 @@ def generate_command(seed: int, scale: int, out: Path, as_of: datetime | None) -
               help="Live changes per second (default SFPIPE_SIMULATOR_ACTIVITY_RATE; 0 = off).")  # fmt: skip
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for generated orgs, the store and the certificate.")  # fmt: skip
+@COUNTS
 def serve_command(seed: int | None, scale: int | None, port: int | None, host: str | None, tls: bool | None,
-                  as_of: datetime | None, activity_rate: float | None, data_dir: Path | None) -> None:  # fmt: skip
+                  as_of: datetime | None, activity_rate: float | None, data_dir: Path | None,
+                  counts: dict[str, int]) -> None:  # fmt: skip
     """Generate (or reuse) an org and serve it until interrupted."""
     from sfpipe_simulator.server import SimulatorConfig, serve_forever
 
     config = SimulatorConfig.from_settings(
         seed=seed, scale=scale, port=port, host=host, tls=tls, as_of=as_of,
-        activity_rate=activity_rate, data_dir=data_dir,
+        activity_rate=activity_rate, data_dir=data_dir, counts=counts or None,
     )  # fmt: skip
     serve_forever(config, progress=True)

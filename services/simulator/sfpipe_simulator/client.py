@@ -102,6 +102,17 @@ class AdminClient:
         result: dict[str, Any] = self._json("GET", "/faults")
         return result
 
+    def inject_fault(self, kind: str, count: int = 1, *, objects: list[str] | None = None,
+                     age_seconds: float | None = None) -> dict[str, list[str]]:  # fmt: skip
+        """Make the org misbehave now (``late_commit``, ``formula_drift``, ``hard_delete``); the Ids it touched."""
+        body: dict[str, Any] = {"kind": kind, "count": count}
+        if objects is not None:
+            body["objects"] = objects
+        if age_seconds is not None:
+            body["age_seconds"] = age_seconds
+        records: dict[str, list[str]] = self._json("POST", "/faults/inject", json=body)["records"]
+        return records
+
     def expire_sessions(self) -> int:
         """Invalidate every issued token; returns how many there were."""
         return int(self._json("POST", "/sessions/expire")["expired"])

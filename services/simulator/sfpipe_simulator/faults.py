@@ -5,6 +5,11 @@ configured shares of 429 / 500 / 503 answers and of forced session expiries are 
 [0, 1), so a client that sends the same sequence of requests sees the same faults. Latency is
 added before the answer. ``query_timeout_rows`` makes queries (and Bulk jobs) whose result
 exceeds that many rows fail with ``QUERY_TIMEOUT``, as large windows do on a busy org.
+
+Per object, answers can also break on the way (a page cut in half, a CSV chunk cut short, a
+connection dropped mid-body, a field of an unknown type in describe) or Bulk can refuse the
+object. The org-level faults (late commits, formula drift, hard deletes) live in
+:mod:`sfpipe_simulator.orgfaults`; their rates are configured here with the rest.
 """
 
 from __future__ import annotations
@@ -43,12 +48,41 @@ class FaultConfig(BaseModel):
     seed: int = Field(0, ge=0)
     """Seed of the fault sequence."""
 
+    # answers that break on the way (per object, every time)
+    malformed_json_objects: list[str] = Field(default_factory=list)
+    """REST query pages of these objects arrive cut in half (malformed JSON)."""
+    truncated_csv_objects: list[str] = Field(default_factory=list)
+    """Bulk result chunks of these objects end early, at a line break (fewer rows than Sforce-NumberOfRecords)."""
+    unknown_type_objects: list[str] = Field(default_factory=list)
+    """Describe of these objects lists one more field, of a type no client knows (``hologram``)."""
+    dropped_connection_objects: list[str] = Field(default_factory=list)
+    """The first results chunk of each Bulk job of these objects is cut off mid-body (once per job)."""
+    bulk_unsupported_objects: list[str] = Field(default_factory=list)
+    """Bulk API 2.0 refuses query jobs on these objects, as Salesforce does for objects Bulk does not support."""
+
+    # the org itself misbehaving (applied along with live activity; also injected through the admin API)
+    late_commit_rate: float = Field(0.0, ge=0, le=1)
+    """Share of live-activity operations followed by a transaction that commits late (backdated audit times)."""
+    late_commit_seconds: float = Field(1_800.0, gt=0, le=14 * 86_400)
+    """How far in the past a late transaction's SystemModstamp lies (more than an extractor's lookback)."""
+    formula_drift_rate: float = Field(0.0, ge=0, le=1)
+    """Share of live-activity operations followed by a formula field changing without a SystemModstamp bump."""
+    hard_delete_rate: float = Field(0.0, ge=0, le=1)
+    """Share of live-activity operations followed by a hard delete (a record purged from the recycle bin)."""
+
     def active(self) -> bool:
         """Whether any per-request fault is configured."""
         return bool(
             self.error_rate_429 or self.error_rate_500 or self.error_rate_503 or self.session_expiry_rate
             or self.latency_ms or self.latency_jitter_ms
         )  # fmt: skip
+
+    def breaks(self, kind: str, sobject: str | None) -> bool:
+        """Whether answers about ``sobject`` are damaged in this way (``kind``: malformed_json, truncated_csv…)."""
+        if not sobject:
+            return False
+        names: list[str] = getattr(self, f"{kind}_objects")
+        return sobject.lower() in {n.lower() for n in names}
 
 
 @dataclass(frozen=True)

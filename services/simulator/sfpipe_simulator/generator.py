@@ -6,14 +6,14 @@ Every attribute of every record is a pure function of ``(seed, object, attribute
 index range that can be computed in both directions. A child can therefore recompute its
 parent's owner, creation time, deletion or price without the parent being in memory, and an
 Opportunity can sum its line items' prices. Nothing of the org is ever held in memory beyond
-one chunk, and the output is byte-identical for the same seed, scale and ``as_of``.
+one chunk, and the output is byte-identical for the same seed, scale, ``as_of`` and per-object counts.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,11 +36,17 @@ from sfpipe_simulator.metadata import (
     OBJECTS,
     OBJECTS_BY_NAME,
     OPPORTUNITY_TYPES,
+    OPTIONAL_OBJECTS,
     OWNERSHIP,
     PRODUCT_FAMILIES,
     RATINGS,
     SALUTATIONS,
     STAGES,
+    WIDE_FEATURES,
+    WIDE_FIELDS,
+    WIDE_KINDS,
+    WIDE_REGIONS,
+    WIDE_TIERS,
     ObjectDef,
 )
 from sfpipe_simulator.rng import Streams
@@ -128,10 +134,19 @@ class OrgPlan:
     as_of: datetime
     counts: dict[str, int]
     roles: tuple[Role, ...] = field(repr=False)
+    overrides: tuple[tuple[str, int], ...] = ()
+    """Per-object counts that were asked for instead of the scale's share (part of what fixes the bytes)."""
 
     @classmethod
-    def build(cls, seed: int, scale: int, as_of: datetime | None = None) -> OrgPlan:
-        """Split ``scale`` records across the objects in realistic proportions."""
+    def build(
+        cls, seed: int, scale: int, as_of: datetime | None = None, counts: Mapping[str, int] | None = None
+    ) -> OrgPlan:
+        """Split ``scale`` records across the objects in realistic proportions.
+
+        ``counts`` fixes the records of named objects (``{"Opportunity": 1_000_000}``); the others
+        keep their share of ``scale``. Parent–child links are arithmetic on the counts, so any mix
+        stays consistent. Optional custom objects (``Wide__c``) exist only when given a count.
+        """
         if not MIN_SCALE <= scale <= MAX_SCALE:
             msg = f"scale must be between {MIN_SCALE:,} and {MAX_SCALE:,} records, got {scale:,}"
             raise ValueError(msg)
@@ -154,13 +169,18 @@ class OrgPlan:
         }
         rest = scale - sum(fixed.values())
         shares = {name: rest * w for name, w in WEIGHTS.items()}
-        counts = {name: math.floor(v) for name, v in shares.items()}
-        left = rest - sum(counts.values())
-        for name in sorted(shares, key=lambda n: (counts[n] - shares[n], n))[:left]:
-            counts[name] += 1
-        counts.update(fixed)
-        ordered = {o.name: counts[o.name] for o in OBJECTS}
-        return cls(seed=seed, scale=scale, as_of=anchor, counts=ordered, roles=roles)
+        planned = {name: math.floor(v) for name, v in shares.items()}
+        left = rest - sum(planned.values())
+        for name in sorted(shares, key=lambda n: (planned[n] - shares[n], n))[:left]:
+            planned[name] += 1
+        planned.update(fixed)
+        for name in OPTIONAL_OBJECTS:
+            planned[name] = 0
+        overrides = check_counts(counts or {})
+        planned.update(overrides)
+        ordered = {o.name: planned[o.name] for o in OBJECTS}
+        return cls(seed=seed, scale=scale, as_of=anchor, counts=ordered, roles=roles,
+                   overrides=tuple(sorted(overrides.items())))  # fmt: skip
 
     @property
     def pod(self) -> str:
@@ -187,6 +207,42 @@ class OrgPlan:
             "pod": self.pod,
             "counts": self.counts,
         }
+
+    @property
+    def objects(self) -> tuple[str, ...]:
+        """The org's objects: the standard ones, and optional custom ones that have records."""
+        return tuple(name for name, n in self.counts.items() if n > 0 or name not in OPTIONAL_OBJECTS)
+
+
+def check_counts(counts: Mapping[str, int]) -> dict[str, int]:
+    """Per-object counts by API name (any case), each between 0 and the largest scale."""
+    out: dict[str, int] = {}
+    for name, value in counts.items():
+        obj = OBJECTS_BY_NAME.get(name.lower())
+        if obj is None:
+            msg = f"counts: {name!r} is not a simulated object; expected one of {', '.join(o.name for o in OBJECTS)}"
+            raise ValueError(msg)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SCALE:
+            msg = f"counts: {obj.name} must be a whole number between 0 and {MAX_SCALE:,}, got {value!r}"
+            raise ValueError(msg)
+        out[obj.name] = value
+    return out
+
+
+def parse_counts(text: str | Iterable[str]) -> dict[str, int]:
+    """``Opportunity=1000000,Wide__c=2000`` (or several such items) → ``{name: count}``."""
+    items = [text] if isinstance(text, str) else list(text)
+    out: dict[str, int] = {}
+    for item in (p.strip() for chunk in items for p in chunk.split(",")):
+        if not item:
+            continue
+        name, sep, number = item.partition("=")
+        digits = number.strip().replace("_", "")
+        if not sep or not digits.isdigit():
+            msg = f"counts: {item!r} is not Object=N (e.g. Opportunity=1000000)"
+            raise ValueError(msg)
+        out[name.strip()] = int(digits)
+    return check_counts(out)
 
 
 def _us(moment: datetime) -> int:
@@ -445,6 +501,12 @@ class Org:
         """Deletion time of deleted accounts, 0 for the others."""
         times = self.timeline("Account", a, self.account_created(a), self.account_deleted(a))
         return np.where(self.account_deleted(a), times["deleted_at"], 0)
+
+    def account_industry(self, a: np.ndarray) -> pa.Array:
+        """Account.Industry (Opportunity's formula field ``Account_Industry__c`` shows it too)."""
+        s = self.s["Account"]
+        return take(pa.array(INDUSTRIES), s.integers("industry", a, 0, len(INDUSTRIES)),
+                    ~s.chance("has_industry", a, 0.9))  # fmt: skip
 
     def account_name(self, a: np.ndarray) -> pa.Array:
         """Company names."""
@@ -779,8 +841,7 @@ def build_account(org: Org, a: np.ndarray) -> dict[str, pa.Array]:
         "AccountNumber": join("CD", numstr(a + 1, 7)),
         "Website": nullify(join("https://www.", slug(name), ".example.com"), ~s.chance("has_web", a, 0.8)),
         "Sic": numstr(s.integers("sic", a, 1_000, 9_999)),
-        "Industry": take(pa.array(INDUSTRIES), s.integers("industry", a, 0, len(INDUSTRIES)),
-                         ~s.chance("has_industry", a, 0.9)),
+        "Industry": org.account_industry(a),
         "AnnualRevenue": nums(revenue, ~s.chance("has_revenue", a, 0.7)),
         "NumberOfEmployees": ints(employees, ~s.chance("has_employees", a, 0.8)),
         "Ownership": take(pa.array(OWNERSHIP), s.choice("ownership", a, [3, 5, 1, 1]),
@@ -986,6 +1047,7 @@ def build_opportunity(org: Org, k: np.ndarray) -> dict[str, pa.Array]:
         "ContactId": org.ids("Contact", first_contact, (contacts == 0) | ~s.chance("has_contact", k, 0.5)),
         "HasOpenActivity": bools(np.zeros(len(k), dtype=bool)),
         "HasOverdueTask": bools(np.zeros(len(k), dtype=bool)),
+        "Account_Industry__c": org.account_industry(a),
     }  # fmt: skip
 
 
@@ -1390,6 +1452,66 @@ def build_order(org: Org, o: np.ndarray) -> dict[str, pa.Array]:
     }  # fmt: skip
 
 
+def _wide_values(org: Org, w: np.ndarray, index: int, stem: str, type_: str) -> pa.Array:
+    """One custom field of ``Wide__c``, by its kind (each field has its own random stream)."""
+    s = org.s["Wide__c"]
+    name = f"f{index}"
+    absent = ~s.chance(name + "present", w, 0.8)
+    if type_ == "picklist":
+        values = pa.array(WIDE_REGIONS if stem == "Sales_Region" else WIDE_TIERS)
+        return take(values, s.integers(name, w, 0, len(values)), absent)
+    if type_ == "multipicklist":
+        combos = pa.array([";".join(f for bit, f in enumerate(WIDE_FEATURES) if m >> bit & 1)
+                           for m in range(1, 2 ** len(WIDE_FEATURES))])  # fmt: skip
+        return take(combos, s.integers(name, w, 0, len(combos)), absent)
+    if type_ == "double":
+        raw = s.integers(name, w, 0, 10_000) if stem == "Licensed_Units" else np.round(s.uniform(name, w) * 100, 2)
+        return nums(np.asarray(raw, dtype=np.float64), absent)
+    if type_ == "currency":
+        return nums(np.round(s.lognormal(name, w, math.log(5_000.0), 1.2), 2), absent)
+    if type_ == "percent":
+        return nums(np.round(s.uniform(name, w) * 100, 1), absent)
+    if type_ == "date":
+        return dates(org.as_of // DAY - s.integers(name, w, 0, HISTORY_DAYS), absent)
+    if type_ == "datetime":
+        return ts(org.after("Wide__c", name, w, np.full(len(w), org.start), power=1.0), absent)
+    if type_ == "boolean":
+        return bools(s.chance(name, w, 0.5))
+    if type_ == "textarea":
+        return take(vocab.DESCRIPTIONS, s.integers(name, w, 0, len(vocab.DESCRIPTIONS)), absent)
+    if type_ == "email":
+        who = slug(take(vocab.last_names(), s.integers(name, w, 0, len(vocab.last_names()))))
+        domain = take(vocab.DOMAINS, s.integers(name + "domain", w, 0, len(vocab.DOMAINS)))
+        return nullify(join(who, "@", domain), absent)
+    if type_ == "phone":
+        return org.phone("Wide__c", name, w)
+    if type_ == "url":
+        return nullify(join("https://portal.example.com/accounts/", numstr(s.integers(name, w, 1, 10**9))), absent)
+    return nullify(join(stem[:3].upper(), "-", numstr(s.integers(name, w, 0, 10**6), 6)), absent)
+
+
+def build_wide(org: Org, w: np.ndarray) -> dict[str, pa.Array]:
+    """``Wide__c`` rows: a heavily customised object, 820 custom fields of every common type."""
+    s = org.s["Wide__c"]
+    account = _child_parent(w, org.n["Wide__c"], max(1, org.n["Account"]))
+    created = org.monotone_created("Wide__c", w, org.start)
+    deleted = s.chance("deleted", w, 0.01)
+    times = org.timeline("Wide__c", w, created, deleted)
+    owner = org.owner("Wide__c", "owner", w)
+    out: dict[str, pa.Array] = {
+        "Id": org.ids("Wide__c", w),
+        "OwnerId": org.ids("User", owner),
+        "IsDeleted": bools(deleted),
+        "Name": join("W-", numstr(w + 1, 7)),
+        **org.audit("Wide__c", w, created, times, owner),
+        "Account__c": org.ids("Account", account, ~s.chance("has_account", w, 0.9)),
+    }
+    for i in range(1, WIDE_FIELDS + 1):
+        stem, type_ = WIDE_KINDS[i % len(WIDE_KINDS)]
+        out[f"{stem}_{i:03d}__c"] = _wide_values(org, w, i, stem, type_)
+    return out
+
+
 BUILDERS: dict[str, Builder] = {
     "UserRole": build_user_role,
     "User": build_user,
@@ -1408,6 +1530,7 @@ BUILDERS: dict[str, Builder] = {
     "CampaignMember": build_campaign_member,
     "Case": build_case,
     "Order": build_order,
+    "Wide__c": build_wide,
 }
 
 
@@ -1432,9 +1555,16 @@ def record_batch(org: Org, obj: ObjectDef, start: int, stop: int) -> pa.RecordBa
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def iter_batches(plan: OrgPlan, obj: ObjectDef, chunk_rows: int = CHUNK_ROWS) -> Iterator[pa.RecordBatch]:
+def chunk_rows_for(obj: ObjectDef) -> int:
+    """Rows per chunk: fewer for very wide objects, so that a chunk stays a few tens of MB."""
+    columns = len(obj.stored_fields)
+    return CHUNK_ROWS if columns <= 200 else max(1_024, CHUNK_ROWS * 64 // columns // 1_024 * 1_024)
+
+
+def iter_batches(plan: OrgPlan, obj: ObjectDef, chunk_rows: int | None = None) -> Iterator[pa.RecordBatch]:
     """One object's records in chunks."""
     org = Org(plan)
+    chunk_rows = chunk_rows or chunk_rows_for(obj)
     total = plan.counts[obj.name]
     for start in range(0, total, chunk_rows):
         yield record_batch(org, obj, start, min(total, start + chunk_rows))
@@ -1454,7 +1584,7 @@ def write_parquet(plan: OrgPlan, out: Path, progress: Progress | None = None,
     out.mkdir(parents=True, exist_ok=True)
     marker = out / "_org.json"
     marker.unlink(missing_ok=True)
-    names = objects or tuple(o.name for o in OBJECTS)
+    names = objects or plan.objects
     files: dict[str, list[str]] = {}
     for name in names:
         obj = OBJECTS_BY_NAME[name.lower()]

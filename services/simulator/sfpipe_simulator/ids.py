@@ -44,6 +44,7 @@ KEY_PREFIXES: dict[str, str] = {
     "CampaignMember": "00v",
     "Case": "500",
     "Order": "801",
+    "Wide__c": "a0W",
     # referenced, not simulated
     "Organization": "00D",
     "Profile": "00e",

@@ -162,6 +162,13 @@ class FieldDef:
     unique: bool = False
     auto_number: bool = False
     html_formatted: bool = False
+    formula: str | None = None
+    """The formula of a calculated field (describe's ``calculatedFormula``)."""
+
+    @property
+    def custom(self) -> bool:
+        """Custom fields end in ``__c``."""
+        return self.name.endswith("__c")
 
     @property
     def is_compound(self) -> bool:
@@ -230,13 +237,13 @@ class FieldDef:
             "autoNumber": self.auto_number,
             "byteLength": length * 3 if text else length,
             "calculated": self.calculated,
-            "calculatedFormula": None,
+            "calculatedFormula": self.formula,
             "cascadeDelete": self.cascade_delete,
             "caseSensitive": False,
             "compoundFieldName": self.compound_field_name,
             "controllerName": None,
             "createable": self.createable,
-            "custom": False,
+            "custom": self.custom,
             "defaultValue": self.default_value if self.type == "boolean" else None,
             "defaultValueFormula": None,
             "defaultedOnCreate": self.defaulted_on_create,
@@ -741,6 +748,8 @@ OPPORTUNITY = ObjectDef(
         readonly(F("HasOverdueTask", "boolean")),
         readonly(ref("LastAmountChangedHistoryId", "OpportunityHistory", "LastAmountChangedHistory")),
         readonly(ref("LastCloseDateChangedHistoryId", "OpportunityHistory", "LastCloseDateChangedHistory")),
+        readonly(F("Account_Industry__c", "string", length=1300, calculated=True, formula="TEXT(Account.Industry)",
+                   label="Account Industry")),
     ),
     feed_enabled=True,
 )  # fmt: skip
@@ -1020,11 +1029,68 @@ ORDER = ObjectDef(
     ),
 )  # fmt: skip
 
+WIDE_FIELDS = 820
+"""Custom fields of ``Wide__c``: its field list does not fit a REST query's URL (about 16 KiB)."""
+
+WIDE_KINDS: tuple[tuple[str, str], ...] = (
+    ("Sales_Region", "picklist"), ("Health_Score", "double"), ("Annual_Revenue", "currency"),
+    ("Gross_Margin", "percent"), ("Renewal_Date", "date"), ("Last_Audit_Time", "datetime"),
+    ("Is_Active_Customer", "boolean"), ("Account_Notes", "textarea"), ("Billing_Contact_Email", "email"),
+    ("Support_Phone", "phone"), ("Customer_Portal_Url", "url"), ("External_Code", "string"),
+    ("Licensed_Units", "double"), ("Service_Tier", "picklist"), ("Enabled_Features", "multipicklist"),
+    ("Review_Comment", "string"),
+)  # fmt: skip
+"""Stem and type of the custom fields, in turn: a mix like a real org's heavily customised object."""
+
+WIDE_REGIONS = ("AMER", "EMEA", "APAC", "LATAM")
+WIDE_TIERS = ("Bronze", "Silver", "Gold", "Platinum")
+WIDE_FEATURES = ("API", "SSO", "Audit", "Sandbox", "Analytics")
+
+
+def _wide_field(index: int) -> FieldDef:
+    stem, type_ = WIDE_KINDS[index % len(WIDE_KINDS)]
+    name = f"{stem}_{index:03d}__c"
+    label = f"{stem.replace('_', ' ')} {index}"
+    if type_ == "picklist":
+        return pick(name, WIDE_REGIONS if stem == "Sales_Region" else WIDE_TIERS, label=label)
+    if type_ == "multipicklist":
+        return F(name, type_, picklist=WIDE_FEATURES, length=4099, label=label)
+    if type_ == "textarea":
+        return F(name, type_, length=255, label=label)
+    if stem == "Licensed_Units":
+        return F(name, type_, precision=18, scale=0, label=label)
+    if type_ in {"string"}:
+        return F(name, type_, length=80, label=label)
+    return F(name, type_, label=label)
+
+
+WIDE = ObjectDef(
+    "Wide__c", "Wide Record", "Wide Records",
+    (
+        id_field(),
+        ref("OwnerId", ("User",), "Owner", nillable=False, defaulted_on_create=True),
+        is_deleted(),
+        F("Name", "string", length=80, name_field=True, label="Wide Record Name"),
+        *audit_fields(),
+        readonly(F("LastActivityDate", "date")),
+        *viewed_fields(),
+        ref("Account__c", "Account", "Account__r", child_relationship="Wide_Records__r", label="Account"),
+        *(_wide_field(i) for i in range(1, WIDE_FIELDS + 1)),
+    ),
+)  # fmt: skip
+"""A custom object with 800+ fields; generated only when a count is asked for it (``--counts Wide__c=…``)."""
+
 OBJECTS: tuple[ObjectDef, ...] = (
     USER_ROLE, USER, ACCOUNT, CONTACT, LEAD, CAMPAIGN, OPPORTUNITY, PRODUCT2, PRICEBOOK2, PRICEBOOK_ENTRY,
-    OPPORTUNITY_LINE_ITEM, OPPORTUNITY_HISTORY, TASK, EVENT, CAMPAIGN_MEMBER, CASE, ORDER,
+    OPPORTUNITY_LINE_ITEM, OPPORTUNITY_HISTORY, TASK, EVENT, CAMPAIGN_MEMBER, CASE, ORDER, WIDE,
 )  # fmt: skip
-"""Every simulated object, parents before children."""
+"""Every object the simulator knows, parents before children."""
+
+STANDARD_OBJECTS: tuple[str, ...] = tuple(o.name for o in OBJECTS if not o.name.endswith("__c"))
+"""The 17 standard objects every generated org has."""
+
+OPTIONAL_OBJECTS: frozenset[str] = frozenset(o.name for o in OBJECTS if o.name.endswith("__c"))
+"""Custom objects that exist in an org only when its plan gives them records."""
 
 OBJECTS_BY_NAME: dict[str, ObjectDef] = {o.name.lower(): o for o in OBJECTS}
 OBJECT_NAMES: tuple[str, ...] = tuple(o.name for o in OBJECTS)
@@ -1058,7 +1124,7 @@ def _global_entry(obj: ObjectDef, version: str) -> dict[str, Any]:
         "associateEntityType": None,
         "associateParentEntity": None,
         "createable": obj.createable,
-        "custom": False,
+        "custom": obj.name.endswith("__c"),
         "customSetting": False,
         "deepCloneable": False,
         "deletable": obj.deletable,
@@ -1086,12 +1152,13 @@ def _global_entry(obj: ObjectDef, version: str) -> dict[str, Any]:
 
 
 @functools.cache
-def describe_global(version: str) -> dict[str, Any]:
-    """``GET /sobjects``: the org's objects."""
+def describe_global(version: str, objects: frozenset[str] | None = None) -> dict[str, Any]:
+    """``GET /sobjects``: the org's objects (``objects`` names them; default: the standard ones)."""
+    names = objects if objects is not None else frozenset(STANDARD_OBJECTS)
     return {
         "encoding": "UTF-8",
         "maxBatchSize": 200,
-        "sobjects": [_global_entry(o, version) for o in sorted(OBJECTS, key=lambda o: o.name)],
+        "sobjects": [_global_entry(o, version) for o in sorted(OBJECTS, key=lambda o: o.name) if o.name in names],
     }
 
 

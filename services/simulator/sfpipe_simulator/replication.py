@@ -9,7 +9,7 @@ from sfpipe_simulator.errors import ApiError
 from sfpipe_simulator.metadata import ObjectDef
 from sfpipe_simulator.runtime import Runtime
 from sfpipe_simulator.soql import SoqlError, parse_datetime_literal
-from sfpipe_simulator.store import q, sf_datetime, utc_naive
+from sfpipe_simulator.store import PURGED_TABLE, q, sf_datetime, utc_naive
 
 MAX_IDS = 600_000
 UPDATED_DAYS = 30
@@ -56,11 +56,13 @@ def deleted_records(rt: Runtime, obj: ObjectDef, start_text: str | None, end_tex
     earliest = (rt.clock.now() - timedelta(days=DELETED_DAYS)).replace(second=0, microsecond=0)
     records: list[dict[str, str]] = []
     if obj.has_is_deleted:
+        # in the recycle bin, or purged from it (hard-deleted) within the window
         with rt.store.reader() as cur:
             rows = cur.execute(
-                f"SELECT Id, SystemModstamp FROM {q(obj.table)} WHERE IsDeleted AND SystemModstamp >= ? "
-                f"AND SystemModstamp < ? ORDER BY SystemModstamp, Id LIMIT {MAX_IDS + 1}",
-                [utc_naive(start), utc_naive(end)],
+                f"SELECT Id, SystemModstamp AS deleted_at FROM {q(obj.table)} WHERE IsDeleted AND SystemModstamp >= ? "
+                f"AND SystemModstamp < ? UNION ALL SELECT Id, deleted_at FROM {PURGED_TABLE} WHERE entity = ? "
+                f"AND deleted_at >= ? AND deleted_at < ? ORDER BY deleted_at, Id LIMIT {MAX_IDS + 1}",
+                [utc_naive(start), utc_naive(end), obj.name, utc_naive(start), utc_naive(end)],
             ).fetchall()
         if len(rows) > MAX_IDS:
             raise ApiError(400, "EXCEEDED_ID_LIMIT", f"record limit reached: more than {MAX_IDS} ids")

@@ -30,6 +30,8 @@ from sfpipe_simulator.soql import SoqlError, parse_datetime_literal
 from sfpipe_simulator.store import Tx, q
 
 FORECAST_CATEGORY_BY_LABEL = {label: name for name, label in FORECAST_CATEGORY_LABELS.items()}
+FORMULA_INDUSTRY = "Account_Industry__c"
+"""Opportunity's formula field ``TEXT(Account.Industry)``."""
 HISTORY_TRACKED = ("StageName", "Amount", "CloseDate", "Probability", "ForecastCategory")
 CASCADES: dict[str, tuple[tuple[str, str], ...]] = {
     "Account": (("Contact", "AccountId"), ("Opportunity", "AccountId"), ("Case", "AccountId"),
@@ -352,6 +354,9 @@ def _derive_opportunity(tx: Tx, record: dict[str, Any], given: set[str], old: di
     probability = record.get("Probability")
     record["ExpectedRevenue"] = None if amount is None or probability is None else round(amount * probability / 100, 2)
     record.update(_fiscal(record.get("CloseDate")))
+    if old is None or "AccountId" in given:
+        row = _one(tx, "Account", record.get("AccountId"), "Industry")
+        record[FORMULA_INDUSTRY] = row[0] if row else None
     if old is not None and "Amount" in given and old.get("HasOpportunityLineItem") and not record.get(
         "_from_line_items"
     ):
@@ -469,11 +474,23 @@ def update(tx: Tx, obj: ObjectDef, record_id: str, values: dict[str, Any], *, tr
         raise ApiError(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing)
     changes = {k: v for k, v in record.items() if old.get(k) != v}
     changed = tx.update(obj, record_id, changes, current=old)
+    if obj.name == "Account" and "Industry" in changed:
+        _recalculate_formulas(tx, record_id, record.get("Industry"))
     if obj.name == "Opportunity" and set(changed) & set(HISTORY_TRACKED):
         _history(tx, record, old)
     if obj.name == "OpportunityLineItem" and {"Quantity", "UnitPrice", "TotalPrice"} & set(changed):
         _rollup_opportunity(tx, record["OpportunityId"], None)
     return changed
+
+
+def _recalculate_formulas(tx: Tx, account_id: str, industry: Any) -> None:
+    """Formula fields that read the account follow it at once, and nothing records that they moved.
+
+    Salesforce computes formula fields when they are read: a child's SystemModstamp does not
+    change, no change event is published, and an incremental sync on SystemModstamp never sees
+    the new value. The store keeps the computed value so that queries read it as Salesforce does.
+    """
+    tx.cursor.execute(f'UPDATE "Opportunity" SET {q(FORMULA_INDUSTRY)} = ? WHERE AccountId = ?', [industry, account_id])
 
 
 def delete(tx: Tx, obj: ObjectDef, record_id: str) -> None:

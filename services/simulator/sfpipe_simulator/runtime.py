@@ -17,6 +17,7 @@ from sfpipe_simulator.store import Clock, OrgStore
 if TYPE_CHECKING:
     from sfpipe_simulator.activity import ActivityEngine
     from sfpipe_simulator.bulk import BulkJobs
+    from sfpipe_simulator.orgfaults import OrgFaults
 
 MIN_VERSION = 31
 MAX_VERSION = 66
@@ -63,6 +64,7 @@ class Runtime:
     public_url: str | None = None
     bulk: BulkJobs | None = None
     activity: ActivityEngine | None = None
+    org_faults: OrgFaults | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

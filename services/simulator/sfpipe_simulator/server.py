@@ -42,8 +42,17 @@ from sfpipe_simulator.auth import Auth, Credentials, Identity
 from sfpipe_simulator.bulk import BulkJobs
 from sfpipe_simulator.cursors import QueryCursors
 from sfpipe_simulator.faults import FaultConfig, Faults
-from sfpipe_simulator.generator import ORG_NAME, OrgPlan, Progress, as_of_today, read_manifest, write_parquet
+from sfpipe_simulator.generator import (
+    ORG_NAME,
+    OrgPlan,
+    Progress,
+    as_of_today,
+    parse_counts,
+    read_manifest,
+    write_parquet,
+)
 from sfpipe_simulator.limits import Limits
+from sfpipe_simulator.orgfaults import OrgFaults
 from sfpipe_simulator.runtime import Runtime
 from sfpipe_simulator.store import Clock, OrgStore
 from sfpipe_simulator.tls import ensure_certificate
@@ -86,6 +95,8 @@ class SimulatorConfig:
     faults: dict[str, Any] = field(default_factory=dict)
     public_url: str | None = None
     memory_limit: str = "1GB"
+    counts: dict[str, int] = field(default_factory=dict)
+    """Records of named objects instead of their share of ``scale`` (``{"Opportunity": 1_000_000}``)."""
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> SimulatorConfig:
@@ -112,6 +123,7 @@ class SimulatorConfig:
             activity_rate=s.simulator_activity_rate,
             faults=faults,
             public_url=s.simulator_public_url,
+            counts=parse_counts(s.simulator_counts),
         )
         for key, value in overrides.items():
             if value is not None:
@@ -136,6 +148,7 @@ class SimulatorConfig:
             "SFPIPE_SIMULATOR_API_DAILY_LIMIT": str(self.api_daily_limit),
             "SFPIPE_SIMULATOR_ACTIVITY_RATE": str(self.activity_rate),
             "SFPIPE_SIMULATOR_FAULTS": json.dumps(self.faults),
+            "SFPIPE_SIMULATOR_COUNTS": ",".join(f"{k}={v}" for k, v in sorted(self.counts.items())),
         }
         if self.as_of is not None:
             out["SFPIPE_SIMULATOR_AS_OF"] = self.as_of.date().isoformat()
@@ -237,7 +250,10 @@ class _ClientHelpers:
 
 
 def _org_folder(data_dir: Path, plan: OrgPlan) -> Path:
-    return data_dir / "orgs" / f"seed{plan.seed}-scale{plan.scale}-{plan.as_of.date().isoformat()}"
+    name = f"seed{plan.seed}-scale{plan.scale}-{plan.as_of.date().isoformat()}"
+    if plan.overrides:
+        name += "-" + "-".join(f"{k}{v}" for k, v in plan.overrides)
+    return data_dir / "orgs" / name
 
 
 def prepare_org(plan: OrgPlan, data_dir: Path, progress: Progress | None = None) -> Path:
@@ -299,7 +315,7 @@ class Simulator(_ClientHelpers):
             self._temp = Path(tempfile.mkdtemp(prefix="sfpipe-simulator-"))
         data_dir = c.data_dir or self._temp
         assert data_dir is not None
-        plan = OrgPlan.build(c.seed, c.scale, c.as_of or as_of_today())
+        plan = OrgPlan.build(c.seed, c.scale, c.as_of or as_of_today(), c.counts)
         folder = prepare_org(plan, data_dir, progress)
         run_id = uuid.uuid4().hex[:12]
         use_memory = c.store == "memory" or (c.store == "auto" and c.scale <= MEMORY_STORE_MAX_SCALE)
@@ -322,6 +338,7 @@ class Simulator(_ClientHelpers):
         )  # fmt: skip
         rt.extra["data_dir"] = data_dir
         rt.bulk = BulkJobs(rt, data_dir / "bulk" / run_id)
+        rt.org_faults = OrgFaults(rt)
         activity_seed = c.activity_seed if c.activity_seed is not None else c.seed
         rt.activity = ActivityEngine(rt, activity_seed)
         self.runtime = rt

@@ -26,12 +26,14 @@ import duckdb
 import pyarrow as pa
 
 from sfpipe_simulator.ids import decode_number, make_id
-from sfpipe_simulator.metadata import OBJECTS, FieldDef, ObjectDef, get_object
+from sfpipe_simulator.metadata import OBJECTS, STANDARD_OBJECTS, FieldDef, ObjectDef, get_object
 
 log = logging.getLogger(__name__)
 
 RETENTION = timedelta(hours=72)
 CHANGES_TABLE = "_changes"
+PURGED_TABLE = "_purged"
+"""Records removed from the recycle bin (hard-deleted): ``sobjects/X/deleted`` still lists them for 15 days."""
 CHANGE_TYPES = ("CREATE", "UPDATE", "DELETE", "UNDELETE")
 AUDIT_FIELDS = frozenset({"LastModifiedDate", "LastModifiedById", "SystemModstamp"})
 
@@ -254,11 +256,18 @@ class Tx:
     origin: str
     user_id: str
     events: list[_PendingEvent] = field(default_factory=list)
+    started_at: datetime | None = None
+    """When the transaction began, if long before its commit (a late commit): its records carry that time."""
 
     @property
     def stamp(self) -> datetime:
-        """Audit time of this transaction's records (second precision, naive UTC)."""
-        return utc_naive(self.commit_timestamp).replace(microsecond=0)
+        """Audit time of this transaction's records (second precision, naive UTC).
+
+        Salesforce stamps records when the transaction does its work, not when it commits: a
+        transaction that commits late leaves records whose SystemModstamp is older than the commit.
+        """
+        moment = self.started_at if self.started_at is not None else self.commit_timestamp
+        return utc_naive(moment).replace(microsecond=0)
 
     def fetch(self, obj: ObjectDef, record_id: str) -> dict[str, Any] | None:
         """A record's stored values (any deletion state), or None."""
@@ -328,6 +337,19 @@ class Tx:
             self.events.append(_PendingEvent(obj.name, "UPDATE", record_id, sorted(visible), nulled, visible))
         return sorted(diff)
 
+    def purge(self, obj: ObjectDef, record_id: str, deleted_at: datetime, *, event: bool) -> None:
+        """Remove a record for good (emptied from the recycle bin, or hard-deleted).
+
+        queryAll no longer returns it; ``sobjects/X/deleted`` lists it with ``deleted_at`` for 15
+        days. ``event``: log a DELETE (a live record hard-deleted now); a record already in the
+        recycle bin had its DELETE logged when it was deleted.
+        """
+        self.cursor.execute(f"DELETE FROM {q(obj.table)} WHERE Id = ?", [record_id])
+        self.cursor.execute(f"INSERT INTO {PURGED_TABLE} VALUES (?, ?, ?)",
+                            [obj.name, record_id, utc_naive(deleted_at)])
+        if event:
+            self.events.append(_PendingEvent(obj.name, "DELETE", record_id, [], [], {}))
+
     def set_deleted(self, obj: ObjectDef, record_id: str, deleted: bool) -> None:
         """Soft-delete or undelete a record (bumps its audit fields), logging DELETE or UNDELETE."""
         stamp = self.stamp
@@ -369,13 +391,16 @@ class OrgStore:
         self._commit_number = 0
         self._replay_id = 0
         self.counts_at_load: dict[str, int] = {}
+        self.objects: tuple[str, ...] = STANDARD_OBJECTS
 
     # ------------------------------------------------------------------ setup
 
-    def create_tables(self) -> None:
-        """Empty tables for every object and the change log."""
+    def create_tables(self, objects: tuple[str, ...] | None = None) -> None:
+        """Empty tables for the org's objects (default: the standard ones), the change log and the purge log."""
+        if objects is not None:
+            self.objects = tuple(o.name for o in OBJECTS if o.name in objects)
         with self.reader() as cur:
-            for obj in OBJECTS:
+            for obj in self.object_defs():
                 cols = ", ".join(f"{q(f.name)} {duck_type(f)}" for f in obj.stored_fields)
                 cur.execute(f"CREATE OR REPLACE TABLE {q(obj.table)} ({cols})")
             cur.execute(
@@ -385,13 +410,24 @@ class OrgStore:
                     commit_user VARCHAR, record_ids VARCHAR[], changed_fields VARCHAR[], nulled_fields VARCHAR[],
                     diff_fields VARCHAR[], payload VARCHAR)"""
             )
+            cur.execute(f"CREATE OR REPLACE TABLE {PURGED_TABLE} (entity VARCHAR, Id VARCHAR, deleted_at TIMESTAMP)")
+
+    def object_defs(self) -> tuple[ObjectDef, ...]:
+        """The definitions of the org's objects, parents first."""
+        return tuple(o for o in OBJECTS if o.name in self.objects)
+
+    def has_object(self, name: str) -> bool:
+        """Whether the org has this object (optional custom objects exist only when generated)."""
+        return name in self.objects
 
     def load_parquet(self, folder: Path) -> dict[str, int]:
         """Fill the tables from a generated org's Parquet files; returns rows per object."""
-        self.create_tables()
+        marker = folder / "_org.json"
+        generated = tuple(json.loads(marker.read_text()).get("files", {})) if marker.exists() else None
+        self.create_tables(generated or STANDARD_OBJECTS)
         counts: dict[str, int] = {}
         with self.reader() as cur:
-            for obj in OBJECTS:
+            for obj in self.object_defs():
                 pattern = str(folder / obj.name / "*.parquet").replace("'", "''")
                 cols = ", ".join(f"CAST({q(f.name)} AS {duck_type(f)})" for f in obj.stored_fields)
                 cur.execute(f"INSERT INTO {q(obj.table)} SELECT {cols} FROM read_parquet('{pattern}')")
@@ -403,7 +439,7 @@ class OrgStore:
 
     def _init_numbers(self) -> None:
         with self.reader() as cur:
-            for obj in OBJECTS:
+            for obj in self.object_defs():
                 top = cur.execute(f"SELECT max(Id) FROM {q(obj.table)}").fetchone()
                 self._numbers[obj.name] = decode_number(top[0]) if top and top[0] else 0
 
@@ -440,11 +476,15 @@ class OrgStore:
             cur.close()
 
     @contextlib.contextmanager
-    def transaction(self, origin: str, user_id: str) -> Iterator[Tx]:
-        """One serialized write transaction with its commit number and change-log entries."""
+    def transaction(self, origin: str, user_id: str, *, started_at: datetime | None = None) -> Iterator[Tx]:
+        """One serialized write transaction with its commit number and change-log entries.
+
+        ``started_at`` (a late commit): the records carry that time; the change log still has
+        the real commit time.
+        """
         with self.write_lock, self.reader() as cur:
             commit_number = self._commit_number + 1
-            tx = Tx(self, cur, commit_number, self.clock.commit_time(), origin, user_id)
+            tx = Tx(self, cur, commit_number, self.clock.commit_time(), origin, user_id, started_at=started_at)
             cur.execute("BEGIN TRANSACTION")
             try:
                 yield tx

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from sfpipe_simulator.metadata import OBJECTS, ObjectDef, get_object
+from sfpipe_simulator.metadata import OBJECTS, STANDARD_OBJECTS, ObjectDef, get_object
 from sfpipe_simulator.store import CHANGES_TABLE, OrgStore
 
 FORMATS = ("parquet", "csv")
@@ -40,14 +40,14 @@ class TruthExport:
                 "files": {k: v.name for k, v in self.files.items()}}  # fmt: skip
 
 
-def resolve_objects(names: list[str] | None) -> list[ObjectDef]:
-    """Objects by name (all of them when None); unknown names raise KeyError."""
+def resolve_objects(names: list[str] | None, store: OrgStore | None = None) -> list[ObjectDef]:
+    """Objects by name (all of the org's when None); unknown names raise KeyError."""
     if not names:
-        return list(OBJECTS)
+        return list(store.object_defs()) if store is not None else [o for o in OBJECTS if o.name in STANDARD_OBJECTS]
     out = []
     for name in names:
         obj = get_object(name)
-        if obj is None:
+        if obj is None or (store is not None and not store.has_object(obj.name)):
             raise KeyError(name)
         out.append(obj)
     return out
@@ -92,7 +92,7 @@ def export_truth(store: OrgStore, out_dir: Path, objects: list[str] | None = Non
     out_dir.mkdir(parents=True, exist_ok=True)
     with snapshot(store) as (cur, replay_id, commit_number):
         export = TruthExport(replay_id, commit_number)
-        for obj in resolve_objects(objects):
+        for obj in resolve_objects(objects, store):
             path = out_dir / f"{obj.name}.{fmt}"
             export.rows[obj.name] = write_object(store, cur, obj, path, fmt)
             export.files[obj.name] = path

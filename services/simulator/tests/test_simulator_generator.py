@@ -9,7 +9,9 @@ from click.testing import CliRunner
 from sfpipe_simulator import checks
 from sfpipe_simulator.cli import simulator
 from sfpipe_simulator.generator import OrgPlan, iter_batches, write_parquet
-from sfpipe_simulator.metadata import OBJECTS, STAGES
+from sfpipe_simulator.metadata import OBJECTS, STAGES, STANDARD_OBJECTS
+
+STANDARD = [o for o in OBJECTS if o.name in STANDARD_OBJECTS]
 
 
 def _digest(folder):
@@ -23,7 +25,7 @@ def _digest(folder):
 def _views(folder):
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
-    for obj in OBJECTS:
+    for obj in STANDARD:
         con.execute(f"CREATE VIEW \"{obj.name}\" AS SELECT * FROM read_parquet('{folder}/{obj.name}/*.parquet')")
     return con
 
@@ -40,7 +42,8 @@ def test_counts_add_up_to_the_scale(scale):
     plan = OrgPlan.build(3, scale)
     assert sum(plan.counts.values()) == scale
     assert set(plan.counts) == {o.name for o in OBJECTS}
-    assert all(n > 0 for n in plan.counts.values())
+    assert plan.objects == STANDARD_OBJECTS and plan.counts["Wide__c"] == 0
+    assert all(plan.counts[n] > 0 for n in plan.objects)
     assert plan.counts["Contact"] > plan.counts["Account"] > plan.counts["User"]
 
 
@@ -55,7 +58,7 @@ def test_same_seed_and_scale_give_identical_bytes(tmp_path):
     write_parquet(OrgPlan.build(12, 5_000), tmp_path / "c")
     a, b, c = _digest(tmp_path / "a"), _digest(tmp_path / "b"), _digest(tmp_path / "c")
     assert a == b
-    assert len(a) == len(OBJECTS) + 1
+    assert len(a) == len(STANDARD) + 1
     assert a["Account/part-00000.parquet"] != c["Account/part-00000.parquet"]
 
 
@@ -69,7 +72,7 @@ def test_chunks_are_independent_of_chunk_size():
 
 
 def test_parquet_schema_is_describe(org_dir):
-    for obj in OBJECTS:
+    for obj in STANDARD:
         schema = pq.read_schema(org_dir / obj.name / "part-00000.parquet")
         assert schema.names == [f.name for f in obj.stored_fields]
         assert schema.remove_metadata() == obj.arrow_schema()
@@ -135,3 +138,41 @@ def test_cli_rejects_bad_scale(tmp_path):
     result = CliRunner().invoke(simulator, ["generate", "--scale", "12", "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "12 is not in the range" in result.output
+
+
+def test_per_object_counts_replace_the_share_and_keep_references(tmp_path):
+    plan = OrgPlan.build(4, 2_000, counts={"opportunity": 900, "Wide__c": 40})
+    default = OrgPlan.build(4, 2_000)
+    assert plan.counts["Opportunity"] == 900 and plan.counts["Wide__c"] == 40
+    assert {k: v for k, v in plan.counts.items() if k not in ("Opportunity", "Wide__c")} == {
+        k: v for k, v in default.counts.items() if k not in ("Opportunity", "Wide__c")
+    }
+    assert "Wide__c" in plan.objects
+    write_parquet(plan, tmp_path / "org")
+    con = _views(tmp_path / "org")
+    wide = next(o for o in OBJECTS if o.name == "Wide__c")
+    con.execute(f"CREATE VIEW \"Wide__c\" AS SELECT * FROM read_parquet('{tmp_path}/org/Wide__c/*.parquet')")
+    assert checks.check_all(con) == []
+    assert checks.check_references(con, [wide]) == [] and checks.check_ids(con, [wide]) == []
+    assert con.execute('SELECT count(*) FROM "Opportunity"').fetchone()[0] == 900
+    assert pq.read_schema(tmp_path / "org" / "Wide__c" / "part-00000.parquet").names == [f.name for f in wide.stored_fields]
+    assert len(wide.stored_fields) > 800
+
+
+def test_counts_are_checked():
+    from sfpipe_simulator.generator import parse_counts
+
+    assert parse_counts(["Opportunity=1_000", "Wide__c=5,Account=7"]) == {"Opportunity": 1000, "Wide__c": 5, "Account": 7}
+    for bad in ("Opportunity", "Nope=3", "Opportunity=-1", "Opportunity=x"):
+        with pytest.raises(ValueError, match="counts"):
+            parse_counts(bad)
+
+
+def test_formula_field_shows_the_accounts_industry(org_dir):
+    con = _views(org_dir)
+    differ = con.execute(
+        'SELECT count(*) FROM "Opportunity" o JOIN "Account" a ON a.Id = o.AccountId '
+        "WHERE o.Account_Industry__c IS DISTINCT FROM a.Industry"
+    ).fetchone()[0]
+    assert differ == 0
+    assert con.execute('SELECT count(DISTINCT Account_Industry__c) FROM "Opportunity"').fetchone()[0] > 5
