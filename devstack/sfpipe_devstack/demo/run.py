@@ -40,7 +40,7 @@ from sfpipe_devstack.supervisor import Devstack
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SCALE = 50_000
+DEFAULT_SCALE = 200_000
 """Records of the demo's org: the pipeline after set-up takes well under 90 s on 2 cores (ADR 0100)."""
 
 DEFAULT_ACTIVITY_RATE = 2.0
@@ -273,7 +273,7 @@ class Demo:
             self.display.note(
                 f"POST /runs → run {tracker.run_id}; the events take it from here"
                 + (
-                    f" (once the extract's window is closed, live activity at {self.options.activity_rate:g} "
+                    f" (once the batch is loaded, live activity at {self.options.activity_rate:g} "
                     "changes/s flows in through CDC)"
                     if activity is not None
                     else ""
@@ -358,9 +358,9 @@ class Demo:
                     tracker.ops_rows(reader.run_rows(tracker.run_id))
                     if tracker["load"].status in ("running", "retrying"):
                         tracker.loads(reader.loaded_objects(tracker.run_id), tracker.objects_extracted)
-                if w.activity is not None and tracker["extract"].done and not w.activity_started:
-                    # only now: a record changed before the window closed would reach CDC
-                    # before the batch has its other fields (see the ADR)
+                if w.activity is not None and tracker["load"].status == "succeeded" and not w.activity_started:
+                    # only once the batch is in the raw layer: a change that reaches CDC first
+                    # leaves a partial row that the older batch row does not fill (see the ADR)
                     w.activity.start_activity(self.options.activity_rate)
                     w.activity_started = self.activity_started = True
                 if cdc and due("cdc", 2.0):
