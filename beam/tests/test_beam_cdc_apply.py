@@ -196,3 +196,21 @@ def test_any_delivery_order_with_duplicates_gives_the_in_order_result(tmp_path, 
         start += size
     assert rows(shuffled, "account", COLUMNS) == expected
     assert len(expected) == len({c.record_id for c in history})
+
+
+def test_a_record_only_patched_is_replaced_by_the_next_batch_load(duckdb_warehouse):
+    wh = duckdb_warehouse
+    # CDC started before the first batch load: an update to a record the raw layer has never seen
+    CdcApplier(wh).apply([ch("Account", "001Z", "UPDATE", 5300, 40, {"Rating": "Hot"}, ["Rating"])], run_id=RUN)
+    assert rows(wh, "account", ["Id", "Rating", "_version"]) == [{"Id": "001Z", "Rating": "Hot", "_version": None}]
+    # the batch load reads it (SystemModstamp in the same second): the whole row replaces the patch
+    batch = pa.table({"Id": ["001Z"], "Name": ["Zed"], "Rating": ["Hot"], "AnnualRevenue": [9.0],
+                      "IsDeleted": [False], "SystemModstamp": [T0 + timedelta(seconds=5)]})  # fmt: skip
+    RawLayer(wh).apply_arrow("Account", batch, source="batch", run_id=RUN)
+    assert rows(wh, "account", ["Name", "Rating", "AnnualRevenue", "_source"]) == [
+        {"Name": "Zed", "Rating": "Hot", "AnnualRevenue": 9.0, "_source": "batch"}]
+    # and from then on it is an ordinary row: a change of the same second still applies, an older one not
+    CdcApplier(wh).apply([ch("Account", "001Z", "UPDATE", 5800, 41, {"Rating": "Cold"}, ["Rating"]),
+                          ch("Account", "001Z", "UPDATE", 4000, 39, {"Name": "Old"}, ["Name"])], run_id=RUN)  # fmt: skip
+    assert rows(wh, "account", ["Name", "Rating", "_commit_number"]) == [
+        {"Name": "Zed", "Rating": "Cold", "_commit_number": 41}]

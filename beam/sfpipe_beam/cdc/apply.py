@@ -70,13 +70,17 @@ def _q(name: str) -> str:
     return f"`{check_name(name, 'column')}`"
 
 
-def newer(a: str, b: str, columns: Sequence[str] = _ORDER) -> str:
-    """``a`` is strictly newer than ``b`` by the version columns; a missing ``b`` is older than anything."""
+def newer(a: str, b: str, columns: Sequence[str] = _ORDER, b_columns: Sequence[str] | None = None) -> str:
+    """``a`` is strictly newer than ``b`` by the version columns; a missing ``b`` is older than anything.
+
+    ``b_columns`` names ``b``'s version columns when they differ from ``a``'s.
+    """
+    other = b_columns or columns
     terms = []
     for i, col in enumerate(columns):
-        equal = [f"{a}.{_q(prev)} = {b}.{_q(prev)}" for prev in columns[:i]]
-        terms.append("(" + " AND ".join([*equal, f"{a}.{_q(col)} > {b}.{_q(col)}"]) + ")")
-    return f"({b}.{_q(columns[0])} IS NULL OR {' OR '.join(terms)})"
+        equal = [f"{a}.{_q(prev)} = {b}.{_q(bprev)}" for prev, bprev in zip(columns[:i], other[:i], strict=True)]
+        terms.append("(" + " AND ".join([*equal, f"{a}.{_q(col)} > {b}.{_q(other[i])}"]) + ")")
+    return f"({b}.{_q(other[0])} IS NULL OR {' OR '.join(terms)})"
 
 
 @dataclass
@@ -272,22 +276,35 @@ class CdcApplier:
     def _group_statements(self, index: int, patch: TableRef) -> list[str]:
         """The staged rows of a group with the columns each may set (``_eff``, ``_star``, ``_keep``)."""
         eff, keep, src = self._name("eff"), self._name("keep"), self._name(f"src{index}")
+        later = f"(m.`_version` IS NOT NULL AND {newer('m', 'p', ('_version', '_commit_number'))})"
         return [
             f"CREATE TEMP TABLE {src} AS\n"
             f"SELECT p.*, CONCAT(',', COALESCE(x.eff, ''), ',') AS `_eff`, x.star AS `_star`,\n"
-            f"  CONCAT(',', COALESCE(k.keep, ''), ',') AS `_keep`\n"
+            f"  CONCAT(',', COALESCE(k.keep, ''), ',') AS `_keep`, (x.star OR a.`Id` IS NOT NULL) AS `_complete`,\n"
+            f"  IF({later}, m.`_version`, p.`_version`) AS `_newest_version`,\n"
+            f"  IF({later}, m.`_commit_number`, p.`_commit_number`) AS `_newest_commit`\n"
             f"FROM {patch.sql} AS p\n"
             f"JOIN (SELECT entity, `Id`, STRING_AGG(IF(field = '*', NULL, field), ',') AS eff,\n"
             f"  LOGICAL_OR(field = '*') AS star FROM {eff} GROUP BY entity, `Id`) AS x\n"
             f"  ON x.entity = p.`_entity` AND x.`Id` = p.`Id`\n"
-            f"LEFT JOIN {keep} AS k ON k.entity = p.`_entity` AND k.`Id` = p.`Id`"
+            f"LEFT JOIN {keep} AS k ON k.entity = p.`_entity` AND k.`Id` = p.`Id`\n"
+            f"LEFT JOIN (SELECT entity, `Id` FROM {FIELD_VERSIONS.sql} WHERE field = '*') AS a\n"
+            f"  ON a.entity = p.`_entity` AND a.`Id` = p.`Id`\n"
+            # the newest version ever applied to the record (a row that was only patched has none of its own)
+            f"LEFT JOIN (SELECT f.entity, f.`Id`, f.`_version`, f.`_commit_number` FROM {FIELD_VERSIONS.sql} AS f\n"
+            f"  JOIN (SELECT DISTINCT `_entity`, `Id` FROM {patch.sql}) AS b\n"
+            f"    ON b.`_entity` = f.entity AND b.`Id` = f.`Id`\n"
+            f"  WHERE TRUE QUALIFY ROW_NUMBER() OVER (PARTITION BY f.entity, f.`Id`\n"
+            f"    ORDER BY f.`_version` DESC, f.`_commit_number` DESC) = 1) AS m\n"
+            f"  ON m.entity = p.`_entity` AND m.`Id` = p.`Id`"
         ]
 
     def _entity_statements(self, entity: str, columns: Sequence[str], index: int) -> list[str]:
         """One object's MERGE and change-log rows (the same SQL for the same columns and group)."""
         raw, log_table, ent = raw_ref(entity).sql, changes_ref(entity).sql, sql_literal(entity)
         src = self._name(f"src{index}")
-        wanted = ["Id", *columns, "_hard_deleted", "_schema", "_eff", "_star", "_keep", "_version",
+        wanted = ["Id", *columns, "_hard_deleted", "_schema", "_eff", "_star", "_keep", "_complete", "_newest_version",
+                  "_newest_commit", "_version",
                   "_commit_number", "_run_id", "_ingested_at"]  # fmt: skip
         source = f"(SELECT {', '.join(_q(c) for c in wanted)} FROM {src} WHERE `_entity` = {ent})"
         log_cols = ", ".join(_q(c) for c in ["Id", *columns, *RAW_METADATA.names])
@@ -338,19 +355,23 @@ class CdcApplier:
             updates["Name"] = (f"IF({sets('Name')}, s.`Name`, IF(({parts}) AND STRPOS(s.`_keep`, ',Name,') = 0, "
                                f"{derived}, t.`Name`))")  # fmt: skip
             inserts["Name"] = f"COALESCE(s.`Name`, {full('s.`FirstName`', 's.`LastName`')})"
-        newer_row = newer("s", "t", ("_version", "_commit_number"))
+        newer_row = newer("s", "t", ("_newest_version", "_newest_commit"), ("_version", "_commit_number"))
         assignments = [f"{_q(c)} = {expr}" for c, expr in updates.items()] + [
             f"`_hard_deleted` = IF({sets('_hard_deleted')}, s.`_hard_deleted`, t.`_hard_deleted`)",
-            f"`_version` = IF({newer_row}, s.`_version`, t.`_version`)",
-            f"`_commit_number` = IF({newer_row}, s.`_commit_number`, t.`_commit_number`)",
+            # a record only ever patched (its CREATE and every full read came before CDC started) has no
+            # version of its own: the next batch load replaces it whole
+            f"`_version` = IF(s.`_complete`, IF({newer_row}, s.`_newest_version`, t.`_version`), NULL)",
+            f"`_commit_number` = IF(s.`_complete`, IF({newer_row}, s.`_newest_commit`, t.`_commit_number`), NULL)",
             "`_source` = 'cdc'",
             "`_run_id` = s.`_run_id`",
             "`_ingested_at` = s.`_ingested_at`",
         ]
         insert_cols = ["Id", *inserts, "_hard_deleted", "_version", "_commit_number", "_source", "_run_id",
                        "_ingested_at"]  # fmt: skip
-        insert_vals = ["s.`Id`", *inserts.values(), "COALESCE(s.`_hard_deleted`, FALSE)", "s.`_version`",
-                       "s.`_commit_number`", "'cdc'", "s.`_run_id`", "s.`_ingested_at`"]  # fmt: skip
+        insert_vals = ["s.`Id`", *inserts.values(), "COALESCE(s.`_hard_deleted`, FALSE)",
+                       "IF(s.`_complete`, s.`_newest_version`, NULL)", "IF(s.`_complete`, s.`_newest_commit`, NULL)",
+                       "'cdc'",
+                       "s.`_run_id`", "s.`_ingested_at`"]  # fmt: skip
         set_sql = ",\n    ".join(assignments)
         return (
             f"MERGE {raw} AS t\n"
