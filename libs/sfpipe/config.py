@@ -287,8 +287,8 @@ class Settings(BaseSettings):
     """How long the transform follows a Dataform workflow invocation before giving up (then retried)."""
 
     # change data capture
-    sf_pubsub_endpoint: str = "127.0.0.1:8301"
-    """`host:port` of the Salesforce Pub/Sub API (`api.pubsub.salesforce.com:7443`; locally the simulator's)."""
+    sf_pubsub_endpoint: str | None = None
+    """`host:port` of the Salesforce Pub/Sub API (`api.pubsub.salesforce.com:7443`); unset = the local simulator's."""
 
     sf_pubsub_channel: Literal["tls", "insecure", "local"] = "tls"
     """gRPC channel to the Pub/Sub API: `tls` (verified as `SFPIPE_SF_VERIFY_TLS` says), `insecure` or `local`."""
@@ -364,6 +364,11 @@ class Settings(BaseSettings):
     def warehouse_file(self) -> Path:
         """The DuckDB file of the local warehouse."""
         return self.warehouse_path or self.home / "warehouse.duckdb"
+
+    @property
+    def pubsub_api_endpoint(self) -> str:
+        """Where the cdc-publisher reaches the Salesforce Pub/Sub API: the setting, or the simulator's gRPC port."""
+        return self.sf_pubsub_endpoint or f"{self.host}:{self.simulator_grpc_port}"
 
     @property
     def pubsub_emulator_host(self) -> str:

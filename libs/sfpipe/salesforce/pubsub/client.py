@@ -147,7 +147,7 @@ class PubSubClient:
         cls, settings: Settings, client: SalesforceClient, *, ca_file: str | Path | None = None
     ) -> PubSubClient:
         """A client of the configured endpoint, logged in through the REST client."""
-        channel = open_channel(settings.sf_pubsub_endpoint, settings.sf_pubsub_channel, ca_file)
+        channel = open_channel(settings.pubsub_api_endpoint, settings.sf_pubsub_channel, ca_file)
         return cls(channel, SalesforceTokens(client))
 
     def close(self) -> None:
