@@ -11,9 +11,8 @@ Figures, all measured in the same run against the same simulator process:
 - the same two over REST ``queryAll`` pages on a 100,000-row window, and the raw rates of
   simple-salesforce 1.12 on the same pages, for ADR 0060.
 
-The simulator cannot size one object on its own (its scale splits records across all 17
-objects, 8 % to Opportunity, up to 10,000,000 in all), so the bench serves an org whose plan
-raises Opportunity to 1,000,000 records and keeps the others at a 100,000-record org's size.
+The simulator serves a 100,000-record org whose Opportunity count is set to 1,000,000 on its own
+(``counts={"Opportunity": 1_000_000}``); the other objects keep a 100,000-record org's size.
 """
 
 from __future__ import annotations
@@ -38,20 +37,11 @@ SEED = 5
 ROUNDS = 3
 
 SIMULATOR = """
-import dataclasses, sys
 from pathlib import Path
-from sfpipe_simulator import generator
 from sfpipe_simulator.server import SimulatorConfig, serve_forever
 
-_build = generator.OrgPlan.build.__func__
-
-def build(cls, seed, scale, as_of=None):
-    plan = _build(cls, seed, scale, as_of)
-    return dataclasses.replace(plan, counts={{**plan.counts, "Opportunity": {opportunities}}})
-
-generator.OrgPlan.build = classmethod(build)
 serve_forever(SimulatorConfig(seed={seed}, scale=100_000, port={port}, data_dir=Path({data_dir!r}), store="file",
-                              memory_limit="4GB"))
+                              memory_limit="4GB", counts={{"Opportunity": {opportunities}}}))
 """
 
 COMMON = """

@@ -74,6 +74,9 @@ _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 # many concurrent long requests (which pass once others finish).
 _CONCURRENT_LIMIT = re.compile(r"concurrent", re.IGNORECASE)
 _BULK_DONE = "JobComplete"
+COMPOSITE_LIMIT = 25
+COMPOSITE_QUERIES = 5
+"""Salesforce's composite resource: 25 subrequests per call, at most 5 of them queries; one API call."""
 _BULK_FAILED = frozenset({"Failed", "Aborted"})
 
 
@@ -749,6 +752,33 @@ class SalesforceClient:
             yield from self.query_job_pages(job.id, max_records=max_records)
         finally:
             self.delete_query_job(job.id)
+
+    # ------------------------------------------------------------------ composite
+
+    def composite(self, subrequests: list[tuple[str, str]]) -> list[tuple[int, Any]]:
+        """``POST composite``: up to 25 GETs (at most 5 of them queries) in one call that counts once.
+
+        ``subrequests`` are (reference, instance-relative or data-API path with query string);
+        the answer is (HTTP status, body) per subrequest, in order. A subrequest's own failure is
+        its status, not an exception: the caller decides what it means.
+        """
+        if not 1 <= len(subrequests) <= COMPOSITE_LIMIT:
+            msg = f"a composite request holds 1 to {COMPOSITE_LIMIT} subrequests, got {len(subrequests)}"
+            raise ValueError(msg)
+        prefix = f"/services/data/v{self.api_version}/"
+        body = {
+            "allOrNone": False,
+            "compositeRequest": [
+                {"method": "GET", "referenceId": ref, "url": path if path.startswith("/") else prefix + path}
+                for ref, path in subrequests
+            ],
+        }
+        answer = self.request("POST", "composite", json_body=body)
+        items = answer.get("compositeResponse") if isinstance(answer, dict) else None
+        if not isinstance(items, list) or len(items) != len(subrequests):
+            msg = f"composite answered without one compositeResponse entry per subrequest ({len(subrequests)})"
+            raise BadResponseError(msg, url=self.url("composite"))
+        return [(int(item.get("httpStatusCode") or 0), item.get("body")) for item in items]
 
     # ------------------------------------------------------------------ replication API
 

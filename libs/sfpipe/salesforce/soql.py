@@ -7,8 +7,9 @@ rounded window never loses a record, only re-reads one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote_plus
 
 # Salesforce answers "414 URI Too Long" a little above 16 KiB of URL: keep URL-encoded REST queries under this.
 MAX_REST_QUERY_CHARS = 15_000
@@ -77,3 +78,54 @@ def count(sobject: str, where: str = "") -> str:
     if where:
         text += f" WHERE {where}"
     return text
+
+
+def url_length(query: str) -> int:
+    """Characters a query takes in a REST URL (``q=`` is URL-encoded on the way)."""
+    return len(quote_plus(query))
+
+
+def fits_url(query: str, limit: int = MAX_REST_QUERY_CHARS) -> bool:
+    """Whether a query can travel as a REST ``q=`` parameter without passing the URL limit."""
+    return url_length(query) <= limit
+
+
+def column_groups(
+    sobject: str,
+    fields: Sequence[str],
+    where: str = "",
+    *,
+    keys: Sequence[str] = ("Id",),
+    order_by: str | None = "Id",
+    limit: int = MAX_REST_QUERY_CHARS,
+) -> list[list[str]]:
+    """Split a field list into groups whose queries each fit a REST URL; every group starts with ``keys``.
+
+    A very wide object (hundreds of custom fields) cannot be read by one REST query: Salesforce
+    answers "414 URI Too Long". Its fields are queried in column groups that share the same
+    filter and order and are joined back by ``Id`` (``keys`` also carries the version field, so
+    that a row whose groups were read at different versions can be told apart). One group when
+    the whole list fits.
+    """
+    head = [k for k in keys if k in fields or k == "Id"]
+    rest = [f for f in fields if f not in head]
+
+    def length(group: list[str]) -> int:
+        return url_length(select(sobject, group, where, order_by=order_by))
+
+    if length(head) > limit:
+        msg = f"{sobject}: even {', '.join(head)} with the filter does not fit a REST URL of {limit} characters"
+        raise ValueError(msg)
+    groups: list[list[str]] = []
+    current = list(head)
+    for name in rest:
+        current.append(name)
+        if length(current) > limit:
+            current.pop()
+            if len(current) == len(head):
+                msg = f"{sobject}.{name} alone does not fit a REST URL of {limit} characters"
+                raise ValueError(msg)
+            groups.append(current)
+            current = [*head, name]
+    groups.append(current)
+    return groups

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any, Literal, Protocol
-from urllib.parse import quote_plus
 
 import pyarrow as pa
 
@@ -208,6 +207,7 @@ class _Job:
     converter: PageConverter
     cursor: str | None
     rest_possible: bool
+    """Whether the whole field list fits one REST query (otherwise REST reads column groups)."""
     rows: int = 0
     max_cursor: datetime | None = None
     soft_deleted: set[str] = field(default_factory=set)
@@ -437,7 +437,7 @@ class Extractor:
             start = None
 
         query = soql.select(sobject, names, soql.window_clause(cursor, start, end) if cursor else "")
-        rest_possible = len(quote_plus(query)) <= soql.MAX_REST_QUERY_CHARS  # as it travels in the URL
+        rest_possible = soql.fits_url(query)  # as it travels in the URL
         job = _Job(sobject, selected, converter, cursor, rest_possible)
         expected = self.client.count(sobject, job.where(start, end), include_deleted=True)
         api = "bulk" if expected > self.settings.bulk_threshold or not rest_possible else "rest"
@@ -522,10 +522,11 @@ class Extractor:
                     yield table
                 return
             except (BulkJobFailedError, SalesforceFatalError) as exc:
-                # a failed or refused job (quota, unsupported query) falls back; a bad page does not
-                if produced or not job.rest_possible or isinstance(exc, _NO_FALLBACK):
+                # a failed or refused job (quota, an object Bulk does not support) falls back; a bad page does not
+                if produced or isinstance(exc, _NO_FALLBACK):
                     raise
-                log.warning("%s: Bulk API 2.0 failed (%s); falling back to REST", job.sobject, exc)
+                how = "REST" if job.rest_possible else "REST in column groups"
+                log.warning("%s: Bulk API 2.0 failed (%s); falling back to %s", job.sobject, exc, how)
         yield from self._rest(job, start, end)
 
     def _bulk(self, job: _Job, start: datetime | None, end: datetime) -> Iterator[pa.Table]:
@@ -544,10 +545,19 @@ class Extractor:
             self.client.delete_query_job(created.id)
 
     def _rest(self, job: _Job, start: datetime | None, end: datetime) -> Iterator[pa.Table]:
-        query = soql.select(job.sobject, job.names, job.where(start, end))
-        pages = prefetch(
-            self.client.query_pages(query, include_deleted=True), depth=3, name=f"rest-{job.sobject}"
-        )
+        where = job.where(start, end)
+        if job.rest_possible:
+            query = soql.select(job.sobject, job.names, where)
+            source: Iterator[list[dict[str, Any]]] = (
+                page.records for page in self.client.query_pages(query, include_deleted=True)
+            )
+        else:
+            keys = ["Id", *([job.cursor] if job.cursor else [])]
+            groups = soql.column_groups(job.sobject, job.names, where, keys=keys)
+            log.info("%s: %d fields do not fit one REST URL; reading %d column groups joined by Id",
+                     job.sobject, len(job.names), len(groups))  # fmt: skip
+            source = joined_pages(self.client, job.sobject, groups, where, job.cursor)
+        pages = prefetch(source, depth=3, name=f"rest-{job.sobject}")
         try:
             first = next(pages)
         except StopIteration:
@@ -562,9 +572,9 @@ class Extractor:
                 yield from self._rest(job, low, high)
             return
         job.apis.add("rest")
-        yield job.converter.from_records(first.records, where=" (REST page)")
-        for page in pages:
-            yield job.converter.from_records(page.records, where=" (REST page)")
+        yield job.converter.from_records(first, where=" (REST page)")
+        for records in pages:
+            yield job.converter.from_records(records, where=" (REST page)")
 
     @staticmethod
     def _split(
@@ -600,3 +610,50 @@ class Extractor:
         # rows queryAll would have returned with IsDeleted had they still been in the recycle bin
         inside = {i for i, when in deleted.records if when is not None and start <= when < end}
         return sorted(inside - job.soft_deleted)
+
+
+def joined_pages(
+    client: SalesforceClient, sobject: str, groups: list[list[str]], where: str, version: str | None
+) -> Iterator[list[dict[str, Any]]]:
+    """Records of several column-group queries joined by Id, a page at a time.
+
+    Every group has the same filter and ``ORDER BY Id``, so the groups advance together: one
+    page of each is read in turn and a record is handed on once every group has delivered it.
+    A record that changed between two group queries is left out (its groups disagree on
+    ``version``, or a later group no longer sees it because its new version lies outside the
+    window): the next incremental window, which starts at or before its new SystemModstamp,
+    reads it whole. Memory holds about one page per group.
+    """
+    streams = [
+        client.query_pages(soql.select(sobject, group, where, order_by="Id"), include_deleted=True) for group in groups
+    ]
+    pending: dict[str, list[dict[str, Any] | None]] = {}
+    live = list(range(len(streams)))
+    dropped = 0
+    while live:
+        for index in list(live):
+            page = next(streams[index], None)
+            if page is None:
+                live.remove(index)
+                continue
+            for record in page.records:
+                parts = pending.setdefault(str(record.get("Id")), [None] * len(streams))
+                parts[index] = record
+        complete: list[dict[str, Any]] = []
+        for record_id in [i for i, parts in pending.items() if all(p is not None for p in parts)]:
+            parts = pending.pop(record_id)
+            versions = {p.get(version) for p in parts if p is not None} if version else {None}
+            if len(versions) > 1:
+                dropped += 1
+                continue
+            merged: dict[str, Any] = {}
+            for p in parts:
+                if p is not None:
+                    merged.update(p)
+            complete.append(merged)
+        if complete:
+            yield complete
+    dropped += len(pending)
+    if dropped:
+        log.info("%s: %d records changed while their column groups were read; the next window takes them",
+                 sobject, dropped)  # fmt: skip

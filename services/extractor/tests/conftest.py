@@ -1,26 +1,21 @@
 """Fixtures of the extractor's integration tests: the simulator as a child process, settings that
-point the extractor at it, a subscription on the extract-completed topic, and a proxy that
-corrupts chosen answers on their way from the simulator (a malformed JSON page, a truncated
-CSV chunk, an unknown field type in describe) to exercise the extractor's bad-response path.
+point the extractor at it, a subscription on the extract-completed topic, and the lake read back
+through the manifests. Broken answers (a malformed JSON page, a truncated CSV chunk, an unknown
+field type, a connection dropped mid-body) come from the simulator's own fault modes.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import requests
 
 from sfpipe.config import Settings, load_settings, reset_settings
 from sfpipe.events import EventType
@@ -200,133 +195,3 @@ def latest_by_id(table: pa.Table | None, columns: list[str]) -> dict[str, tuple[
 @pytest.fixture
 def lake(object_store: Any, local_settings: Settings) -> Lake:
     return Lake(object_store, local_settings)
-
-
-# ---------------------------------------------------------------- the corrupting proxy
-
-
-@dataclass
-class Corruptions:
-    """Which answers to damage, by object."""
-
-    unknown_type: set[str] = field(default_factory=set)
-    malformed_json: set[str] = field(default_factory=set)
-    truncated_csv: set[str] = field(default_factory=set)
-    dropped_connection: set[str] = field(default_factory=set)
-    damaged: list[str] = field(default_factory=list)
-
-
-_FROM = re.compile(r"\bFROM\s+(\w+)", re.IGNORECASE)
-
-
-class CorruptingProxy:
-    """A plain-HTTP proxy in front of the simulator that damages chosen answers.
-
-    The simulator answers every request; this proxy only changes bytes on the way back, as a
-    broken middlebox or a bad deploy on Salesforce's side would: it cuts a query page's JSON in
-    half, cuts a Bulk result chunk short (keeping its Sforce-NumberOfRecords), or adds a field of
-    an unknown type to a describe. Token answers get the proxy's own URL as ``instance_url``.
-    """
-
-    def __init__(self, target: str, verify: str | bool) -> None:
-        self.target = target.rstrip("/")
-        self.session = requests.Session()
-        self.session.verify = verify
-        self.corrupt = Corruptions()
-        self.jobs: dict[str, str] = {}
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                upstream = proxy.session.request(self.command, proxy.target + self.path, data=body or None,
-                                                 headers=headers, timeout=120, verify=proxy.session.verify)
-                content = proxy.damage(self.command, self.path, body, upstream)
-                drop = proxy.drop_connection(self.path, upstream)
-                self.send_response(upstream.status_code)
-                for key, value in upstream.headers.items():
-                    if key.lower() not in ("content-length", "transfer-encoding", "content-encoding", "connection"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                if drop:
-                    # announce the whole body, send most of it, hang up
-                    self.wfile.write(content[: len(content) * 9 // 10])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    self.connection.shutdown(2)
-                    return
-                self.wfile.write(content)
-
-            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _forward
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def damage(self, method: str, path: str, body: bytes, upstream: requests.Response) -> bytes:
-        content = upstream.content
-        parts = urlsplit(path)
-        if parts.path.endswith("/services/oauth2/token") and upstream.ok:
-            token = json.loads(content)
-            token["instance_url"] = self.url
-            return json.dumps(token).encode()
-        if not upstream.ok:
-            return content
-        segments = parts.path.rstrip("/").split("/")
-        if segments[-1] == "describe" and segments[-2] in self.corrupt.unknown_type:
-            described = json.loads(content)
-            described["fields"].append({"name": "Hologram__c", "type": "hologram", "nillable": True,
-                                        "calculated": False, "length": 0})
-            self.corrupt.damaged.append(f"describe {segments[-2]}")
-            return json.dumps(described).encode()
-        if segments[-1] in ("query", "queryAll"):
-            q = parse_qs(parts.query).get("q", [""])[0]
-            match = _FROM.search(q)
-            if match and match.group(1) in self.corrupt.malformed_json and "COUNT()" not in q.upper():
-                self.corrupt.damaged.append(f"query {match.group(1)}")
-                return content[: len(content) // 2]
-        if method == "POST" and parts.path.endswith("/jobs/query"):
-            match = _FROM.search(json.loads(body).get("query", ""))
-            if match:
-                self.jobs[json.loads(content)["id"]] = match.group(1)
-        if segments[-1] == "results" and self.jobs.get(segments[-2]) in self.corrupt.truncated_csv:
-            cut = content.rfind(b"\n", 0, len(content) // 2)
-            self.corrupt.damaged.append(f"results {self.jobs[segments[-2]]}")
-            return content[: cut + 1]
-        return content
-
-    def drop_connection(self, path: str, upstream: requests.Response) -> bool:
-        """Whether to cut this answer off mid-body: the first results chunk of each chosen job, once."""
-        segments = urlsplit(path).path.rstrip("/").split("/")
-        if not upstream.ok or segments[-1] != "results":
-            return False
-        sobject = self.jobs.get(segments[-2])
-        key = f"drop {segments[-2]}"
-        if sobject in self.corrupt.dropped_connection and key not in self.corrupt.damaged:
-            self.corrupt.damaged.append(key)
-            return True
-        return False
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def corrupting_proxy(simulator: Any) -> Iterator[CorruptingProxy]:
-    proxy = CorruptingProxy(simulator.url, simulator.verify)
-    try:
-        yield proxy
-    finally:
-        proxy.stop()
-
