@@ -6,6 +6,7 @@ export UV_PYTHON ?= 3.11
 UV = $(shell command -v uv 2>/dev/null || echo "$(PY) -m uv")
 RUN = $(UV) run --frozen
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: help setup uv venv npm chromium test test-fast lint demo bench up down status env clean
 
@@ -47,8 +48,8 @@ lint: venv ## ruff and mypy
 	@$(RUN) ruff format --check . || true
 	@$(RUN) mypy libs/sfpipe devstack/sfpipe_devstack services beam/sfpipe_beam
 
-demo: setup ## Run the whole pipeline locally on a generated org
-	@$(RUN) sfpipe demo
+demo: setup ## Run the whole pipeline locally on a generated org (DEMO_ARGS="--scale N"); `make down` stops it
+	@$(RUN) sfpipe demo $(DEMO_ARGS)
 
 bench: setup ## Benchmarks; JSON results under bench/results/
 	@$(RUN) python -m bench

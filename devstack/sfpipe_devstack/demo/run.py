@@ -154,10 +154,6 @@ class Demo:
         seed = self.options.seed if self.options.seed is not None else s.simulator_seed
         os.environ["SFPIPE_SIMULATOR_SCALE"] = str(scale)
         os.environ["SFPIPE_SIMULATOR_SEED"] = str(seed)
-        default_endpoint = Settings.model_fields["sf_pubsub_endpoint"].default
-        if s.sf_pubsub_endpoint == default_endpoint:
-            # the cdc-publisher must reach the simulator's Pub/Sub API on the port it was given
-            os.environ["SFPIPE_SF_PUBSUB_ENDPOINT"] = f"{s.host}:{s.simulator_grpc_port}"
         if s.simulator_tls:
             # The cdc-publisher reads the simulator's CA once, when it starts — at the same time
             # as the simulator, which writes the CA only after loading its org. Creating it first
