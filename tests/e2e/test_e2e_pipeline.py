@@ -282,3 +282,25 @@ def _processes_mentioning(text: str) -> list[int]:
         if text.encode() in blob and procs.alive(int(entry.name)):
             found.append(int(entry.name))
     return found
+
+
+def test_a_stage_that_keeps_failing_makes_the_demo_exit_1_naming_it(stack_env, tmp_path):
+    """Quality refuses its event (a suite that does not exist): Pub/Sub retries, then dead-letters it."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    env = {**stack_env, "SFPIPE_QUALITY_SUITES": "raw,no_such_suite"}
+    result_file = tmp_path / "demo-failing.json"
+    done = sfpipe(env, "demo", "--scale", "1000", "--down", "--json", str(result_file), timeout=420)
+    (ARTIFACTS / "demo-failing.txt").write_text(done.stdout + done.stderr)
+    assert done.returncode == 1, done.stdout + done.stderr
+    result = json.loads(result_file.read_text())
+    assert not result["ok"]
+    assert [result["stages"][n]["status"] for n in STAGES] == ["succeeded", "succeeded", "succeeded", "failed"]
+    assert [f["stage"] for f in result["failures"]] == ["quality"]
+    reason = result["failures"][0]["reason"]
+    assert "dead-lettered" in reason and "no_such_suite" in reason, reason
+    assert "✗ quality failed:" in done.stdout and "no_such_suite" in done.stdout
+    assert "quality.log" in done.stdout  # where to look
+    # --down: nothing is left running
+    home = Path(env["SFPIPE_HOME"])
+    assert procs.PidDir(home / "run").names() == []
+    assert _processes_mentioning(str(home)) == []

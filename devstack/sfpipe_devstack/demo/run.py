@@ -20,6 +20,7 @@ See docs/adr/0100-demo-follows-the-run-through-ops-events.md.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import time
@@ -361,9 +362,11 @@ class Demo:
                     w.activity_started = self.activity_started = True
                 if cdc and due("cdc", 2.0):
                     cdc_stats = reader.cdc_lag(w.posted_at)
-                if any(tracker[n].status == "retrying" for n in STAGES) and due("dead", 5.0):
+                if self._may_dead_letter(tracker, seen_done, now) and due("dead", 5.0):
                     now_dead = self._dead_letters(w.subscriber, w.settings, load_topology())
-                    tracker.dead_lettered({k: v - w.dead_before.get(k, 0) for k, v in now_dead.items()})
+                    for name in tracker.dead_lettered({k: v - w.dead_before.get(k, 0) for k, v in now_dead.items()}):
+                        if (error := self._last_error(SERVICE_OF[name])) and error not in (tracker[name].reason or ""):
+                            tracker[name].reason = f"{tracker[name].reason}; its log says: {error}"
                 if due("procs", 3.0):
                     self._check_processes(tracker)
                 self._check_stalls(tracker, seen_done, now)
@@ -373,6 +376,37 @@ class Demo:
             tracker.ops_rows(reader.run_rows(tracker.run_id))
             self.display.update(tracker, _cdc_text(cdc_stats) if cdc else None, last=True)
         return reader.cdc_lag(w.posted_at) if cdc else None
+
+    @staticmethod
+    def _may_dead_letter(tracker: RunTracker, seen_done: dict[str, float], now: float) -> bool:
+        """Whether a stage may be having its event refused: retrying, or still waiting a while after its input."""
+        current = tracker.current()
+        if current is None or current == "extract":
+            return False
+        if tracker[current].status == "retrying":
+            return True
+        before = STAGES[STAGES.index(current) - 1]
+        return tracker[current].status == "waiting" and now - seen_done.get(before, now) > 3.0
+
+    def _last_error(self, service: str) -> str | None:
+        """The message of the last ERROR line in a service's log (JSON lines), for a failure's reason."""
+        path = self.stack.logs / f"{service}.log"
+        try:
+            with path.open("rb") as handle:
+                handle.seek(max(path.stat().st_size - 65_536, 0))
+                lines = handle.read().decode(errors="replace").splitlines()
+        except OSError:
+            return None
+        for line in reversed(lines):
+            if '"ERROR"' not in line and '"CRITICAL"' not in line:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("severity") in ("ERROR", "CRITICAL") and record.get("message"):
+                return str(record["message"]).splitlines()[0][:500]
+        return None
 
     def _check_stalls(self, tracker: RunTracker, seen_done: dict[str, float], now: float) -> None:
         """A stage whose input event never comes fails after ``stall_seconds`` instead of hanging the demo."""

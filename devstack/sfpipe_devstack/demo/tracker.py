@@ -238,15 +238,24 @@ class RunTracker:
             self._finish("quality", "failed", when, _failing_reason(self.quality_failing))
         return True
 
-    def dead_lettered(self, new_by_source: Mapping[str, int]) -> None:
-        """Dead letters that arrived since the run started, by the subscription they came from."""
+    def dead_lettered(self, new_by_source: Mapping[str, int]) -> list[str]:
+        """Dead letters that arrived since the run started, by the subscription they came from.
+
+        A stage still waiting counts too once the stage before it has finished: a handler that
+        refuses the event before writing its first row never shows as running. Returns the
+        stages this ended.
+        """
+        ended = []
         for name, subscription in PUSH_SUBSCRIPTION.items():
             count = sum(n for source, n in new_by_source.items() if source.rsplit("/", 1)[-1] == subscription)
             stage = self.stages[name]
-            if count and not stage.done and stage.status in ("running", "retrying"):
-                why = stage.reason or "every delivery attempt failed"
-                self._finish(name, "failed", datetime.now(UTC), f"dead-lettered after its retries: {why}")
+            before = self.stages[STAGES[STAGES.index(name) - 1]]
+            if count and not stage.done and (stage.status in ("running", "retrying") or before.done):
+                why = stage.reason or "every delivery attempt was refused"
+                self._finish(name, "failed", datetime.now(UTC), f"its event was dead-lettered after the retries: {why}")
                 self._skip_after(name)
+                ended.append(name)
+        return ended
 
     def fail(self, name: str, reason: str) -> None:
         """End a stage as failed from the demo's own observation (a timeout, a process that died)."""
@@ -295,8 +304,10 @@ class RunTracker:
         stage = self.stages[name]
         stage.status = status
         stage.ended_at = stage.ended_at if stage.final and stage.ended_at else when
+        if stage.started_at is None and status == "succeeded":
+            stage.started_at = stage.ended_at  # until the stage's row says when it began
         if stage.started_at is None:
-            stage.started_at = stage.ended_at
+            stage.ended_at = None  # a stage that never started has no duration to show
         if reason:
             stage.reason = reason
         elif status == "succeeded":
