@@ -19,12 +19,13 @@ from sfpipe.events import (
     QualityCompleted,
     SuiteResult,
     TransformCompleted,
+    TransformFailed,
     make_event,
 )
 from sfpipe.topology import load_topology
 from sfpipe_devstack.demo.display import DemoDisplay
-from sfpipe_devstack.demo.summary import headline, money
-from sfpipe_devstack.demo.tracker import RunTracker
+from sfpipe_devstack.demo.summary import Summary, headline, money, reconcile_rows
+from sfpipe_devstack.demo.tracker import RECONCILE, STAGES, RunTracker
 from sfpipe_devstack.demo.watch import ops_subscriptions
 
 RUN = "20261126T120000Z-0a1b2c3d"
@@ -41,21 +42,27 @@ def extract_done(run_id: str = RUN, failed: dict[str, str] | None = None):
         "Account": ObjectExtract(window_from=None, window_to=T0, rows=100, files=1),
         "Contact": ObjectExtract(window_from=None, window_to=T0, rows=250, files=1),
     }
-    data = ExtractCompleted(run_id=run_id, manifest_uri=f"gs://lake/salesforce/_runs/{run_id}/_manifest.json",
-                            objects=objects, failed=failed or {})
+    data = ExtractCompleted(
+        run_id=run_id,
+        manifest_uri=f"gs://lake/salesforce/_runs/{run_id}/_manifest.json",
+        objects=objects,
+        failed=failed or {},
+    )
     return make_event(EventType.EXTRACT_COMPLETED, data, service="extractor")
 
 
 def load_done():
     objects = {"Account": ObjectLoad(inserted=100, updated=0, deleted=2, seconds=0.5)}
-    return make_event(EventType.LOAD_COMPLETED, LoadCompleted(run_id=RUN, manifest_uri="gs://m", objects=objects),
-                      service="loader")
+    return make_event(
+        EventType.LOAD_COMPLETED, LoadCompleted(run_id=RUN, manifest_uri="gs://m", objects=objects), service="loader"
+    )
 
 
 def transform_done():
     actions = [ActionReport(name="sfpipe_marts.salesforce__sales_snapshot", status="succeeded", rows=1)]
-    return make_event(EventType.TRANSFORM_COMPLETED, TransformCompleted(run_id=RUN, actions=actions),
-                      service="transform")
+    return make_event(
+        EventType.TRANSFORM_COMPLETED, TransformCompleted(run_id=RUN, actions=actions), service="transform"
+    )
 
 
 def quality_done(failed: int = 0):
@@ -64,15 +71,26 @@ def quality_done(failed: int = 0):
 
 
 def row(stage: str, status: str, start: float, end: float | None, rows: int | None = None, detail=None):
-    return {"stage": stage, "status": status, "started_at": at(start), "ended_at": at(end) if end is not None else None,
-            "rows": rows, "detail": json.dumps(detail) if detail is not None else None}
+    return {
+        "stage": stage,
+        "status": status,
+        "started_at": at(start),
+        "ended_at": at(end) if end is not None else None,
+        "rows": rows,
+        "detail": json.dumps(detail) if detail is not None else None,
+    }
 
 
 def test_a_run_that_goes_through_every_stage():
     tracker = RunTracker(RUN)
     tracker["extract"].started_at = T0
-    tracker.extractor_status({"status": "running", "started_at": T0.isoformat(),
-                              "progress": {"Account": {"status": "done", "rows": 100}, "Contact": {"status": "running", "rows": 40}}})
+    tracker.extractor_status(
+        {
+            "status": "running",
+            "started_at": T0.isoformat(),
+            "progress": {"Account": {"status": "done", "rows": 100}, "Contact": {"status": "running", "rows": 40}},
+        }
+    )
     assert tracker["extract"].status == "running"
     assert tracker["extract"].progress == "1/2 objects" and tracker["extract"].rows == 140
     assert tracker.current() == "extract" and not tracker.finished
@@ -99,7 +117,10 @@ def test_a_run_that_goes_through_every_stage():
     assert tracker.finished and tracker.ok and tracker.failures() == []
     assert tracker["quality"].seconds == 5.5
     assert [e.type for e in tracker.events] == [
-        "sfpipe.extract.completed", "sfpipe.load.completed", "sfpipe.transform.completed", "sfpipe.quality.completed",
+        "sfpipe.extract.completed",
+        "sfpipe.load.completed",
+        "sfpipe.transform.completed",
+        "sfpipe.quality.completed",
     ]
     result = tracker.as_json()
     assert list(result) == ["extract", "load", "transform", "quality"]
@@ -114,11 +135,15 @@ def test_events_of_other_runs_are_ignored():
 
 def test_a_partial_extract_fails_the_stage_but_the_chain_goes_on():
     tracker = RunTracker(RUN)
-    tracker.extractor_status({
-        "status": "partial", "started_at": T0.isoformat(), "ended_at": at(4).isoformat(),
-        "objects": {"Account": {"status": "done", "rows": 100}, "Order": {"status": "failed", "rows": 0}},
-        "failed": {"Order": "400 MALFORMED_QUERY"},
-    })
+    tracker.extractor_status(
+        {
+            "status": "partial",
+            "started_at": T0.isoformat(),
+            "ended_at": at(4).isoformat(),
+            "objects": {"Account": {"status": "done", "rows": 100}, "Order": {"status": "failed", "rows": 0}},
+            "failed": {"Order": "400 MALFORMED_QUERY"},
+        }
+    )
     extract = tracker["extract"]
     assert extract.status == "failed" and extract.final
     assert extract.reason == "1 of 2 objects failed: Order: 400 MALFORMED_QUERY"
@@ -129,8 +154,11 @@ def test_a_partial_extract_fails_the_stage_but_the_chain_goes_on():
 def test_a_failed_load_skips_what_follows():
     tracker = RunTracker(RUN)
     tracker.event(extract_done())
-    event = make_event(EventType.LOAD_FAILED, LoadFailed(run_id=RUN, manifest_uri="gs://m", reason="Account: bad file",
-                                                         objects={"Account": "bad file"}), service="loader")
+    event = make_event(
+        EventType.LOAD_FAILED,
+        LoadFailed(run_id=RUN, manifest_uri="gs://m", reason="Account: bad file", objects={"Account": "bad file"}),
+        service="loader",
+    )
     tracker.event(event)
     assert tracker["load"].status == "failed" and tracker["load"].reason == "Account: bad file"
     assert tracker["transform"].status == "skipped" and tracker["quality"].status == "skipped"
@@ -149,7 +177,9 @@ def test_an_erroring_stage_is_retrying_until_its_event_is_dead_lettered():
     assert tracker["transform"].status == "retrying"
     tracker.dead_lettered({"transform": 1})
     assert tracker["transform"].status == "failed"
-    assert "dead-lettered" in (tracker["transform"].reason or "") and "warehouse busy" in (tracker["transform"].reason or "")
+    assert "dead-lettered" in (tracker["transform"].reason or "") and "warehouse busy" in (
+        tracker["transform"].reason or ""
+    )
     assert tracker["quality"].status == "skipped"
 
 
@@ -209,6 +239,72 @@ def test_lines_for_a_log_print_each_change_once_with_the_stage_rows():
 
 def test_headline_numbers_are_formatted_for_reading():
     assert money(4_912_345) == "$4.9M" and money(560_600) == "$560.6K" and money(980) == "$980" and money(None) == "–"
-    shown = dict(headline({"total_bookings_amount": 4_900_000.0, "total_number_bookings": 261,
-                           "total_win_percent": 46.63, "unrelated": 1}))
+    shown = dict(
+        headline(
+            {
+                "total_bookings_amount": 4_900_000.0,
+                "total_number_bookings": 261,
+                "total_win_percent": 46.63,
+                "unrelated": 1,
+            }
+        )
+    )
     assert shown == {"bookings": "$4.9M", "deals won": "261", "win rate": "46.6%"}
+
+
+def test_the_reconcile_stage_runs_next_to_transform_after_the_load():
+    tracker = RunTracker(RUN, [*STAGES, RECONCILE])
+    tracker.event(extract_done())
+    assert tracker.pending() == ["load"]
+    tracker.event(load_done())
+    assert tracker.pending() == ["transform", RECONCILE]
+    tracker.ops_rows([row(RECONCILE, "running", 6.0, None)])
+    failed = make_event(
+        EventType.TRANSFORM_FAILED, TransformFailed(run_id=RUN, reason="assertion failed"), service="transform"
+    )
+    tracker.event(failed)
+    assert tracker["quality"].status == "skipped"  # after transform
+    assert tracker[RECONCILE].status == "running"  # beside it: not skipped
+    assert not tracker.finished
+    detail = {"differences": 0, "objects": {"Account": {"mode": "full", "missing": 0, "extra": 0, "stale": 0}}}
+    tracker.ops_rows([row(RECONCILE, "succeeded", 6.0, 9.0, 2000, detail)])
+    assert tracker.finished and tracker[RECONCILE].status == "succeeded" and tracker[RECONCILE].rows == 2000
+    assert [s for s, _ in tracker.failures()] == ["transform"]
+    assert reconcile_rows(tracker[RECONCILE].detail) == [
+        {"object": "Account", "mode": "full", "missing": 0, "extra": 0, "stale": 0}
+    ]
+
+
+def test_a_failed_load_skips_reconcile_too_and_dead_letters_name_the_reconciler():
+    tracker = RunTracker(RUN, [*STAGES, RECONCILE])
+    tracker.event(extract_done())
+    tracker.event(load_done())
+    tracker.event(transform_done())
+    ended = tracker.dead_lettered({"reconciler": 1}, {"transform": ["transform"], RECONCILE: ["reconciler"]})
+    assert ended == [RECONCILE] and tracker[RECONCILE].status == "failed"
+    assert tracker["quality"].status == "waiting"
+
+    other = RunTracker(RUN, [*STAGES, RECONCILE])
+    other.fail("load", "the loader process is no longer running")
+    assert {n: other[n].status for n in other.order} == {
+        "extract": "waiting",
+        "load": "failed",
+        "transform": "skipped",
+        "quality": "skipped",
+        RECONCILE: "skipped",
+    }
+
+
+def test_the_summary_says_whether_reconciliation_found_a_difference():
+    out = io.StringIO()
+    display = DemoDisplay(Console(file=out, width=200, force_terminal=False))
+    clean = Summary(reconciliation=[{"object": "Account", "missing": 0, "extra": 0, "stale": 0, "source_rows": 50}])
+    display._reconciliation(clean)
+    differing = Summary(reconciliation=[{"object": "Case", "missing": 2, "extra": 0, "stale": 1}])
+    display._reconciliation(differing)
+    display._reconciliation(Summary(reconciliation_note="not run"))
+    assert out.getvalue().splitlines() == [
+        "Reconciliation: no difference — 1 objects compared, 50 source records",
+        "Reconciliation: 1 objects differ: Case (missing 2, extra 0, stale 1)",
+        "Reconciliation: not run",
+    ]

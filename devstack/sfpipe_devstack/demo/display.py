@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sfpipe_devstack.demo.summary import headline, money
-from sfpipe_devstack.demo.tracker import STAGES, RunTracker, StageState
+from sfpipe_devstack.demo.tracker import RunTracker, StageState
 
 if TYPE_CHECKING:
     from sfpipe_devstack.demo.run import DemoResult
@@ -36,7 +36,7 @@ MARK = {
     "skipped": ("–", "dim"),
 }
 
-UNIT = {"extract": "rows", "load": "rows", "transform": "rows", "quality": "checks"}
+UNIT = {"extract": "rows", "load": "rows", "transform": "rows", "quality": "checks", "reconcile": "records"}
 
 
 def _seconds(value: float | None) -> str:
@@ -107,7 +107,7 @@ class DemoDisplay:
             title=f"run {tracker.run_id} · {elapsed:.0f} s",
             title_justify="left",
         )
-        for name in STAGES:
+        for name in tracker.order:
             stage = tracker[name]
             mark, style = MARK[stage.status]
             note = stage.progress
@@ -148,7 +148,7 @@ class DemoDisplay:
         if self._live is not None:
             self._live.update(self.table(tracker, cdc, elapsed))
             return
-        for name in STAGES:
+        for name in tracker.order:
             stage = tracker[name]
             key = (stage.status, stage.progress if stage.status == "retrying" else "")
             if stage.status == "waiting" or self._printed.get(name) == key:
@@ -175,7 +175,9 @@ class DemoDisplay:
         verdict = "[green]succeeded[/]" if result.ok else "[red]FAILED[/]"
         c.print(
             f"[bold]Pipeline run {tracker.run_id}[/] {verdict} in {result.pipeline_seconds:.1f} s "
-            f"(extract → load → transform → quality, driven by events; set-up took {result.setup_seconds:.1f} s)"
+            f"({' → '.join(n for n in tracker.order if n != 'reconcile')}"
+            f"{', reconcile after the load' if 'reconcile' in tracker.order else ''}, driven by events; "
+            f"set-up took {result.setup_seconds:.1f} s)"
         )
         c.print(self._stage_table(result))
         s = result.summary
@@ -211,7 +213,7 @@ class DemoDisplay:
         tracker = result.tracker
         origin: datetime | None = tracker["extract"].started_at
         table = Table("stage", "status", "started", "took", "rows", "detail")
-        for name in STAGES:
+        for name in tracker.order:
             stage = tracker[name]
             mark, style = MARK[stage.status]
             offset = ""
@@ -250,17 +252,19 @@ class DemoDisplay:
 
     def _reconciliation(self, s: Any) -> None:
         if s.reconciliation:
-            differing = [r for r in s.reconciliation if (r["missing"] or 0) + (r["extra"] or 0) + (r["stale"] or 0)]
-            source = sum(int(r["source_rows"] or 0) for r in s.reconciliation)
-            warehouse = sum(int(r["warehouse_rows"] or 0) for r in s.reconciliation)
+            rows = s.reconciliation
+            differing = [r for r in rows if (r.get("missing") or 0) + (r.get("extra") or 0) + (r.get("stale") or 0)]
+            source = sum(int(r.get("source_rows") or 0) for r in rows)
+            counted = f", {source:,} source records" if source else ""
             if not differing:
                 self.console.print(
-                    f"[bold]Reconciliation[/]: [green]no difference[/] — {len(s.reconciliation)} objects, "
-                    f"{source:,} source records, {warehouse:,} in the raw layer"
+                    f"[bold]Reconciliation[/]: [green]no difference[/] — {len(rows)} objects compared{counted}"
                 )
             else:
                 names = ", ".join(
-                    f"{r['object']} (missing {r['missing']}, extra {r['extra']}, stale {r['stale']})" for r in differing
+                    f"{r['object']} (missing {r.get('missing') or 0}, extra {r.get('extra') or 0}, "
+                    f"stale {r.get('stale') or 0})"
+                    for r in differing
                 )
                 self.console.print(f"[bold]Reconciliation[/]: [red]{len(differing)} objects differ[/]: {names}")
         elif s.reconciliation_note:
@@ -284,6 +288,12 @@ def _stage_detail(stage: StageState) -> str:
         text = f"{d['actions']} Dataform actions"
         if d.get("failed"):
             text += f", failed: {', '.join(map(str, d['failed']))}"
+        return text
+    if stage.name == "reconcile" and d.get("differences") is not None:
+        objects = d.get("objects") or {}
+        text = f"{d['differences']:,} differences over {len(objects)} objects"
+        if d.get("repair_run_id"):
+            text += f", repair run {d['repair_run_id']}"
         return text
     if stage.name == "quality" and isinstance(d.get("suites"), list):
         return f"{len(d['suites'])} suites" + (f", Data Docs {d['docs_uri']}" if d.get("docs_uri") else "")

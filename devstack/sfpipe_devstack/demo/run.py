@@ -19,7 +19,6 @@ See docs/adr/0100-demo-follows-the-run-through-ops-events.md.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
@@ -35,7 +34,7 @@ from sfpipe.topology import load_topology
 from sfpipe_devstack import emulators
 from sfpipe_devstack.demo import summary as summaries
 from sfpipe_devstack.demo.display import DemoDisplay
-from sfpipe_devstack.demo.tracker import PUSH_SUBSCRIPTION, STAGES, RunTracker
+from sfpipe_devstack.demo.tracker import AFTER, RECONCILE, SERVICE_OF, STAGES, RunTracker
 from sfpipe_devstack.demo.watch import ExtractorClient, OpsReader, OpsWatcher, ops_subscriptions
 from sfpipe_devstack.supervisor import Devstack
 
@@ -46,9 +45,6 @@ DEFAULT_SCALE = 200_000
 
 DEFAULT_ACTIVITY_RATE = 2.0
 """Changes per second the simulator applies while the demo runs, when the CDC path is up."""
-
-SERVICE_OF = {"extract": "extractor", **PUSH_SUBSCRIPTION}
-"""The local process that does each stage's work."""
 
 
 @dataclass
@@ -207,6 +203,20 @@ class Demo:
             )
             raise BadInputError(msg, field="--scale")
 
+    def _stages(self) -> list[str]:
+        """The run's stages: the reconciler's too when the devstack runs it (it reacts to the same load)."""
+        reconciler = self.stack.pids.read(SERVICE_OF[RECONCILE])
+        return [*STAGES, RECONCILE] if reconciler is not None and reconciler.is_running() else list(STAGES)
+
+    @staticmethod
+    def _push_subscriptions() -> dict[str, list[str]]:
+        """Per stage, the push subscriptions of the topology that deliver to its service (dead letters name them)."""
+        topology = load_topology()
+        return {
+            stage: [sub.name for t in topology.topics for sub in t.subscriptions if sub.push == service]
+            for stage, service in SERVICE_OF.items()
+        }
+
     def _cdc_running(self, s: Settings) -> bool:
         publisher = emulators.http_ok(f"http://{s.host}:{s.cdc_publisher_port}/healthz")
         stream = emulators.http_ok(f"http://{s.host}:{s.cdc_stream_port}/healthz")
@@ -260,7 +270,7 @@ class Demo:
             posted_at = datetime.now(UTC)
             posted = time.monotonic()
             answer = extractor.start_run()
-            tracker = RunTracker(str(answer["run_id"]))
+            tracker = RunTracker(str(answer["run_id"]), self._stages())
             tracker["extract"].started_at = posted_at
             tracker["extract"].status = "running"
             result.tracker = tracker
@@ -280,8 +290,14 @@ class Demo:
             cdc_stats = self._follow(watch, cdc)
             result.pipeline_seconds = time.monotonic() - posted
             tracker.ops_rows(reader.run_rows(tracker.run_id))
+            reconciled = tracker[RECONCILE].detail if RECONCILE in tracker.stages else None
             result.summary = summaries.gather(
-                wh, tracker.run_id, since=posted_at, load_detail=tracker["load"].detail, cdc=cdc_stats
+                wh,
+                tracker.run_id,
+                since=posted_at,
+                load_detail=tracker["load"].detail,
+                cdc=cdc_stats,
+                reconcile_detail=reconciled,
             )
             if not cdc:
                 result.summary.cdc_note = (
@@ -291,7 +307,10 @@ class Demo:
             elif not cdc_stats:
                 result.summary.cdc_note = "running, but no change was applied while the demo ran"
             if result.summary.reconciliation is None and not result.summary.reconciliation_note:
-                result.summary.reconciliation_note = "not run (`sfpipe reconcile` is not part of this build yet)"
+                result.summary.reconciliation_note = (
+                    "not run (the devstack runs the reconciler after each load when it is built; "
+                    "`sfpipe reconcile` compares by hand)"
+                )
         finally:
             watcher.close()
             wh.close()
@@ -364,7 +383,8 @@ class Demo:
                     cdc_stats = reader.cdc_lag(w.posted_at)
                 if self._may_dead_letter(tracker, seen_done, now) and due("dead", 5.0):
                     now_dead = self._dead_letters(w.subscriber, w.settings, load_topology())
-                    for name in tracker.dead_lettered({k: v - w.dead_before.get(k, 0) for k, v in now_dead.items()}):
+                    fresh = {k: v - w.dead_before.get(k, 0) for k, v in now_dead.items()}
+                    for name in tracker.dead_lettered(fresh, self._push_subscriptions()):
                         if (error := self._last_error(SERVICE_OF[name])) and error not in (tracker[name].reason or ""):
                             tracker[name].reason = f"{tracker[name].reason}; its log says: {error}"
                 if due("procs", 3.0):
@@ -380,13 +400,14 @@ class Demo:
     @staticmethod
     def _may_dead_letter(tracker: RunTracker, seen_done: dict[str, float], now: float) -> bool:
         """Whether a stage may be having its event refused: retrying, or still waiting a while after its input."""
-        current = tracker.current()
-        if current is None or current == "extract":
-            return False
-        if tracker[current].status == "retrying":
-            return True
-        before = STAGES[STAGES.index(current) - 1]
-        return tracker[current].status == "waiting" and now - seen_done.get(before, now) > 3.0
+        for name in tracker.pending():
+            if name not in AFTER:
+                continue
+            if tracker[name].status == "retrying":
+                return True
+            if tracker[name].status == "waiting" and now - seen_done.get(AFTER[name], now) > 3.0:
+                return True
+        return False
 
     def _last_error(self, service: str) -> str | None:
         """The message of the last ERROR line in a service's log (JSON lines), for a failure's reason."""
@@ -410,26 +431,27 @@ class Demo:
 
     def _check_stalls(self, tracker: RunTracker, seen_done: dict[str, float], now: float) -> None:
         """A stage whose input event never comes fails after ``stall_seconds`` instead of hanging the demo."""
-        for before, after in itertools.pairwise(STAGES):
-            if tracker[before].done and before not in seen_done:
-                seen_done[before] = now
-            waited = now - seen_done.get(before, now)
-            if tracker[before].done and tracker[after].status == "waiting" and waited > self.options.stall_seconds:
-                service = SERVICE_OF[after]
+        for name, stage in tracker.stages.items():
+            if stage.done and name not in seen_done:
+                seen_done[name] = now
+        for name in tracker.pending():
+            before = AFTER.get(name)
+            if before is None or tracker[name].status != "waiting":
+                continue
+            if now - seen_done.get(before, now) > self.options.stall_seconds:
+                service = SERVICE_OF[name]
                 tracker.fail(
-                    after,
+                    name,
                     f"{service} got no event within {self.options.stall_seconds:.0f} s after {before} finished "
                     f"(see {self.stack.logs / (service + '.log')} and `sfpipe status` for dead letters)",
                 )
 
     def _check_processes(self, tracker: RunTracker) -> None:
-        current = tracker.current()
-        if current is None:
-            return
-        service = SERVICE_OF[current]
-        record = self.stack.pids.read(service)
-        if record is not None and not record.is_running():
-            tracker.fail(current, f"the {service} process is no longer running; see {record.log}")
+        for name in tracker.pending():
+            service = SERVICE_OF[name]
+            record = self.stack.pids.read(service)
+            if record is not None and not record.is_running():
+                tracker.fail(name, f"the {service} process is no longer running; see {record.log}")
 
     def _dead_letters(self, subscriber: Any, settings: Settings, topology: Any) -> dict[str, int]:
         from sfpipe_devstack.backlog import count_backlog, dead_letter_subscriptions

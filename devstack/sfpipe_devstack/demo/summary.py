@@ -145,8 +145,24 @@ def reconciliation(warehouse: Warehouse, since: Any, summary: Summary) -> None:
         summary.reconciliation = rows
 
 
+def reconcile_rows(detail: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per object, what the reconcile stage's row says differs (when the reconciliations table has nothing newer)."""
+    objects = detail.get("objects") or {}
+    return [
+        {"object": name, "mode": o.get("mode"), "missing": o.get("missing"), "extra": o.get("extra"),
+         "stale": o.get("stale")}
+        for name, o in sorted(objects.items())
+    ]  # fmt: skip
+
+
 def gather(
-    warehouse: Warehouse, run_id: str, *, since: Any, load_detail: dict[str, Any], cdc: dict[str, Any] | None
+    warehouse: Warehouse,
+    run_id: str,
+    *,
+    since: Any,
+    load_detail: dict[str, Any],
+    cdc: dict[str, Any] | None,
+    reconcile_detail: dict[str, Any] | None = None,
 ) -> Summary:
     """Read every part of the summary; a part that cannot be read says why instead."""
     summary = Summary(cdc=cdc)
@@ -163,6 +179,8 @@ def gather(
                 summary.snapshot_note = f"cannot read {SNAPSHOT}: {exc}"
             elif part == "reconciliation":
                 summary.reconciliation_note = f"cannot read {ops.RECONCILIATIONS}: {exc}"
+    if summary.reconciliation is None and reconcile_detail and reconcile_detail.get("objects"):
+        summary.reconciliation = reconcile_rows(reconcile_detail)
     return summary
 
 

@@ -33,10 +33,22 @@ from sfpipe.events import (
 )
 
 STAGES = ("extract", "load", "transform", "quality")
-"""The stages of a run, in the order events drive them."""
+"""The stages of every run, in the order events drive them."""
 
-PUSH_SUBSCRIPTION = {"load": "loader", "transform": "transform", "quality": "quality"}
-"""The push subscription that delivers each event-driven stage's input (its dead letters name it)."""
+RECONCILE = "reconcile"
+"""The reconciler's stage: next to transform, after the load, when the devstack runs the reconciler."""
+
+AFTER = {"load": "extract", "transform": "load", "quality": "transform", RECONCILE: "load"}
+"""The stage whose outcome starts each event-driven stage."""
+
+SERVICE_OF = {
+    "extract": "extractor",
+    "load": "loader",
+    "transform": "transform",
+    "quality": "quality",
+    RECONCILE: "reconciler",
+}
+"""The local service that does each stage's work (and the push target of its input event)."""
 
 Status = Literal["waiting", "running", "retrying", "succeeded", "failed", "skipped"]
 
@@ -112,11 +124,12 @@ class StageState:
 
 
 class RunTracker:
-    """The four stages of one run, updated from events, ops rows and the extractor's status."""
+    """The stages of one run, updated from events, ops rows and the extractor's status."""
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, stages: Iterable[str] = STAGES) -> None:
         self.run_id = run_id
-        self.stages: dict[str, StageState] = {name: StageState(name) for name in STAGES}
+        self.order = tuple(stages)
+        self.stages: dict[str, StageState] = {name: StageState(name) for name in self.order}
         self.events: list[CloudEvent] = []
         self.quality_failing: list[dict[str, Any]] = []
         self.manifest_uri: str | None = None
@@ -238,18 +251,24 @@ class RunTracker:
             self._finish("quality", "failed", when, _failing_reason(self.quality_failing))
         return True
 
-    def dead_lettered(self, new_by_source: Mapping[str, int]) -> list[str]:
+    def dead_lettered(
+        self, new_by_source: Mapping[str, int], subscriptions: Mapping[str, Iterable[str]] | None = None
+    ) -> list[str]:
         """Dead letters that arrived since the run started, by the subscription they came from.
 
-        A stage still waiting counts too once the stage before it has finished: a handler that
-        refuses the event before writing its first row never shows as running. Returns the
-        stages this ended.
+        ``subscriptions`` names the push subscriptions that deliver each stage's input (by
+        default the one named after its service). A stage still waiting counts too once the
+        stage before it has finished: a handler that refuses the event before writing its first
+        row never shows as running. Returns the stages this ended.
         """
         ended = []
-        for name, subscription in PUSH_SUBSCRIPTION.items():
-            count = sum(n for source, n in new_by_source.items() if source.rsplit("/", 1)[-1] == subscription)
+        for name in self.order:
+            if name not in AFTER:
+                continue
+            subs = set(subscriptions.get(name, ()) if subscriptions is not None else (SERVICE_OF[name],))
+            count = sum(n for source, n in new_by_source.items() if source.rsplit("/", 1)[-1] in subs)
             stage = self.stages[name]
-            before = self.stages[STAGES[STAGES.index(name) - 1]]
+            before = self.stages[AFTER[name]]
             if count and not stage.done and (stage.status in ("running", "retrying") or before.done):
                 why = stage.reason or "every delivery attempt was refused"
                 self._finish(name, "failed", datetime.now(UTC), f"its event was dead-lettered after the retries: {why}")
@@ -281,6 +300,14 @@ class RunTracker:
     def current(self) -> str | None:
         """The first stage without an outcome."""
         return next((s.name for s in self.stages.values() if not s.done), None)
+
+    def pending(self) -> list[str]:
+        """Stages without an outcome whose input stage has one (they run, or wait for their event)."""
+        return [
+            name
+            for name, stage in self.stages.items()
+            if not stage.done and (name not in AFTER or self.stages[AFTER[name]].done)
+        ]
 
     def as_json(self) -> dict[str, Any]:
         """Every stage for the demo's JSON result."""
@@ -316,10 +343,11 @@ class RunTracker:
 
     def _skip_after(self, name: str) -> None:
         """A failed event-driven stage publishes no completion: the stages after it will not run."""
-        later = STAGES[STAGES.index(name) + 1 :]
-        for other in later:
-            stage = self.stages[other]
-            if not stage.done:
+        for other, stage in self.stages.items():
+            ancestor = AFTER.get(other)
+            while ancestor is not None and ancestor != name:
+                ancestor = AFTER.get(ancestor)
+            if ancestor == name and not stage.done:
                 stage.status = "skipped"
                 stage.reason = f"not run: {name} failed"
                 stage.final = True
