@@ -214,3 +214,24 @@ def test_a_record_only_patched_is_replaced_by_the_next_batch_load(duckdb_warehou
                           ch("Account", "001Z", "UPDATE", 4000, 39, {"Name": "Old"}, ["Name"])], run_id=RUN)  # fmt: skip
     assert rows(wh, "account", ["Name", "Rating", "_commit_number"]) == [
         {"Name": "Zed", "Rating": "Cold", "_commit_number": 41}]
+
+
+@pytest.mark.integration
+def test_through_the_warehouse_server_as_the_devstack_runs_it(tmp_path):
+    from sfpipe.adapters.warehouse.duckdb.client import DuckDBWarehouse
+    from sfpipe.adapters.warehouse.duckdb.session import EmbeddedSession, FlightSession
+    from sfpipe_devstack.emulators import free_port
+    from sfpipe_devstack.testing import warehouse_server_process
+
+    rng = random.Random(11)
+    history = _history(rng, records=4, steps=40)
+    embedded = DuckDBWarehouse(EmbeddedSession(tmp_path / "embedded.duckdb"), scratch=tmp_path / "s1")
+    CdcApplier(embedded).apply(history, run_id=RUN)
+    expected = rows(embedded, "account", COLUMNS)
+    with warehouse_server_process(tmp_path / "home", free_port()) as url:
+        served = DuckDBWarehouse(FlightSession(url), scratch=tmp_path / "s2")
+        applier = CdcApplier(served)
+        for start in range(0, len(history), 7):
+            applier.apply(history[start : start + 7], run_id=RUN)
+        assert rows(served, "account", COLUMNS) == expected
+        assert served.scalar("SELECT count(*) FROM sfpipe_ops.cdc_lag") == len(history)
