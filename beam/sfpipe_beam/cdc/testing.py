@@ -84,9 +84,12 @@ def cdc_rig(
     keepalive: float = 0.5,
     gap_every: int = 0,
     overflow_every: int = 0,
-    extra_env: dict[str, str] | None = None,
+    extra_env: dict[str, str | None] | None = None,
 ) -> Iterator[CdcRig]:
-    """An org (in this process) with its Pub/Sub API over TLS, ``SFPIPE_*`` pointing at it, the topology applied."""
+    """An org (in this process) with its Pub/Sub API over TLS, ``SFPIPE_*`` pointing at it, the topology applied.
+
+    ``extra_env`` adds or replaces variables; a None value leaves the variable unset.
+    """
     from sfpipe.adapters.factory import object_store, publisher_client, subscriber_client
     from sfpipe.topology import load_topology
     from sfpipe_devstack.topology_apply import apply_topology
@@ -108,10 +111,15 @@ def cdc_rig(
         "SFPIPE_SF_PUBSUB_ENDPOINT": api.endpoint, "SFPIPE_CDC_CHECKPOINT_SECONDS": "0.2",
         "SFPIPE_CDC_STREAM_MAX_WAIT_SECONDS": "0.1", "SFPIPE_LOG_FORMAT": "text",
         "SFPIPE_SF_CLIENT_ID": sim.config.client_id, "SFPIPE_SF_CLIENT_SECRET": sim.config.client_secret,
-        **(extra_env or {}),
     }  # fmt: skip
-    saved = {k: os.environ.get(k) for k in env}
+    env.update({k: v for k, v in (extra_env or {}).items() if v is not None})
+    unset = [k for k, v in (extra_env or {}).items() if v is None]
+    for key in unset:
+        env.pop(key, None)
+    saved = {k: os.environ.get(k) for k in [*env, *unset]}
     os.environ.update(env)
+    for key in unset:
+        os.environ.pop(key, None)
     reset_settings()
     try:
         settings = load_settings()

@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -121,11 +121,13 @@ class CdcPublisher:
         entities: Sequence[str] = (),
         run_id: str | None = None,
         topic: str = CDC_TOPIC,
+        reconnect: Callable[[], PubSubClient] | None = None,
     ) -> None:
         self.settings = settings
         self.channel = settings.cdc_topic
         self.salesforce = salesforce
         self.pubsub = pubsub
+        self.reconnect = reconnect
         self.client = publisher
         self.topic_path = publisher.topic_path(settings.project, topic)
         self.checkpoints = checkpoints
@@ -171,6 +173,10 @@ class CdcPublisher:
                     self.metrics.state = "backoff"
                     self.stop_event.wait(min(backoff, 30.0))
                     backoff = min(backoff * 2, 30.0)
+                    if self.reconnect is not None and backoff >= 4.0:
+                        # a fresh channel: the endpoint or its certificate may only now be there
+                        self.pubsub.close()
+                        self.pubsub = self.reconnect()
                 self.metrics.subscribed = False
         finally:
             self._queue.put(None)
@@ -433,10 +439,13 @@ def build(settings: Settings) -> CdcPublisher:
     from sfpipe.salesforce.client import SalesforceClient
 
     salesforce = SalesforceClient.from_settings(settings)
-    pubsub = PubSubClient.from_settings(settings, salesforce, ca_file=local_ca(settings))
+
+    def connect() -> PubSubClient:
+        return PubSubClient.from_settings(settings, salesforce, ca_file=local_ca(settings))
+
     checkpoints = Checkpoints(object_store(settings), settings.state_bucket)
-    return CdcPublisher(settings, salesforce=salesforce, pubsub=pubsub, publisher=publisher_client(settings),
-                        checkpoints=checkpoints)  # fmt: skip
+    return CdcPublisher(settings, salesforce=salesforce, pubsub=connect(), publisher=publisher_client(settings),
+                        checkpoints=checkpoints, reconnect=connect)  # fmt: skip
 
 
 def local_ca(settings: Settings) -> str | None:

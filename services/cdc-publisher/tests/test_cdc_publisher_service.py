@@ -142,3 +142,37 @@ def test_a_second_writer_cannot_move_the_checkpoint(tmp_path, emulators):
         first.save("/data/ChangeEvents", Position(replay.to_bytes(9)))
         again = Checkpoints(store, rig.settings.state_bucket).load("/data/ChangeEvents")
         assert replay.from_bytes(again.replay_id) == 9 and first.writes == 2
+
+
+def test_a_publisher_started_before_the_pubsub_api_connects_once_it_is_there(tmp_path, emulators):
+    from sfpipe_devstack.emulators import free_port
+    from sfpipe_simulator.pubsub_api.server import start_pubsub_api
+    from sfpipe_simulator.pubsub_api.service import PubSubConfig
+
+    port = free_port()
+    late = tmp_path / "late"
+    env = {"SFPIPE_SF_VERIFY_TLS": None, "SFPIPE_SIMULATOR_DATA_DIR": str(late),
+           "SFPIPE_SF_PUBSUB_ENDPOINT": f"127.0.0.1:{port}"}  # fmt: skip
+    with cdc_rig(tmp_path, emulators, seed=53, extra_env=env) as rig:
+        start = rig.sim.store.changes.latest()
+        rig.start_at(start)
+        publisher = build(rig.settings)  # no API listening yet, and no CA to trust
+        thread = threading.Thread(target=publisher.run, daemon=True)
+        thread.start()
+        time.sleep(3)
+        assert publisher.metrics.errors >= 1 and not publisher.metrics.subscribed
+        api = start_pubsub_api(rig.sim.runtime, port=port, security="tls", tls_folder=late / "tls",
+                               config=PubSubConfig(keepalive_seconds=0.5))  # fmt: skip
+        try:
+            rig.sim.runtime.activity.apply(10)
+            latest = rig.sim.store.changes.latest()
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                if publisher.metrics.replay_id and int(publisher.metrics.replay_id, 16) >= latest:
+                    break
+                time.sleep(0.2)
+        finally:
+            publisher.stop()
+            thread.join(30)
+            api.stop()
+        assert publisher.metrics.messages_published == latest - start
