@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     warehouse_port: int = Field(8370, ge=1, le=65535)
     """Port of the local warehouse server (the one process that owns the DuckDB file)."""
 
+    reconciler_port: int = Field(8380, ge=1, le=65535)
+    """Port of the reconciler service."""
+
     warehouse_url: str | None = None
     """`grpc://host:port` of a running local warehouse server; unset = open the DuckDB file in-process."""
 
@@ -257,6 +260,25 @@ class Settings(BaseSettings):
 
     as_of: str | None = None
     """Date (YYYY-MM-DD) that 'this month / this quarter' metrics are computed against; default today."""
+
+    # reconciliation and repair
+    reconcile_objects: str = ""
+    """Comma-separated objects that reconciliation compares; empty = `SFPIPE_EXTRACT_OBJECTS`."""
+
+    reconcile_margin_seconds: int = Field(3_600, ge=0)
+    """Longest a transaction may commit after its SystemModstamp: older records are only counted between full passes."""
+
+    reconcile_full_hours: float = Field(24.0, ge=0)
+    """Compare every record of an object (an Id-only listing) at least this often; 0 = on every reconciliation."""
+
+    reconcile_bucket_rows: int = Field(256, ge=16)
+    """Rows per checksum bucket that the comparison aims at (buckets are the last Id characters)."""
+
+    reconcile_repair: bool = True
+    """Whether the reconciler service repairs what it finds (`sfpipe reconcile` repairs with `--repair`)."""
+
+    reconcile_formula_seconds: int = Field(86_400, ge=0)
+    """Refresh formula fields (`calculated` in describe) once the last refresh is older than this; 0 = never."""
 
     # quality
     quality_suites: str = "raw,marts,reconcile"

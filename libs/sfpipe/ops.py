@@ -100,6 +100,14 @@ SCHEMAS: dict[TableRef, pa.Schema] = {
             ("repaired", pa.int64()),
             ("status", pa.string()),
             ("checked_at", TS),
+            ("mode", pa.string()),
+            ("snapshot_at", TS),
+            ("buckets", pa.int64()),
+            ("buckets_differing", pa.int64()),
+            ("api_calls", pa.int64()),
+            ("seconds", pa.float64()),
+            ("repair_run_id", pa.string()),
+            ("detail", pa.string()),
         ]
     ),
 }

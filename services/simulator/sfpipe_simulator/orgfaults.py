@@ -168,8 +168,8 @@ class OrgFaults:
             record = self._pick(tx, rng, obj, "NOT IsDeleted AND SystemModstamp < ?", [utc_naive(started)])
             if record is None:
                 return {}
-            rules.update(tx, obj, record, {"Description": f"Changed in a transaction that committed late "
-                                                          f"({self._injections})"}, trusted=True)  # fmt: skip
+            text = next(n for n in ("Description", "Subject", "Name") if (f := obj.field(n)) and f.updateable)
+            rules.update(tx, obj, record, {text: f"Late commit {self._injections}"}, trusted=True)
             return {obj.name: [record]}
 
     def _formula_drift(self, rng: np.random.Generator) -> dict[str, list[str]]:
