@@ -155,9 +155,9 @@ class Demo:
         os.environ["SFPIPE_SIMULATOR_SCALE"] = str(scale)
         os.environ["SFPIPE_SIMULATOR_SEED"] = str(seed)
         if s.simulator_tls:
-            # The cdc-publisher reads the simulator's CA once, when it starts — at the same time
-            # as the simulator, which writes the CA only after loading its org. Creating it first
-            # (the simulator reuses it) lets the Pub/Sub API's TLS verify on a fresh home.
+            # The cdc-publisher starts at the same time as the simulator, which writes its CA only
+            # after loading the org; created first (the simulator reuses it), the CA is there for
+            # the publisher's first connection instead of after its retries.
             from sfpipe_simulator.tls import ensure_certificate
 
             ensure_certificate((s.simulator_data_dir or self.stack.home / "simulator") / "tls", [s.host])
@@ -257,6 +257,13 @@ class Demo:
         """Everything; raises only for a set-up problem (the run's own failures are in the result)."""
         began = time.monotonic()
         started_stack = not self._something_runs()
+        simulator = self.stack.pids.read("simulator")
+        if not started_stack and (simulator is None or not simulator.is_running()):
+            msg = (
+                f"the devstack in {self.stack.home} runs without its simulator; stop it with `make down` "
+                "(or `sfpipe down`) and run the demo again"
+            )
+            raise BadInputError(msg, field="SFPIPE_HOME")
         if started_stack:
             self._prepare_fresh()
         what = (
