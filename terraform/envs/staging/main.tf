@@ -21,11 +21,11 @@ locals {
   ]))
 
   # The event types each service publishes; topics come from the topology by event type.
-  # Reconciliation runs in the extractor (it holds the Salesforce credentials).
   emits = {
-    extractor     = ["sfpipe.extract.completed", "sfpipe.reconcile.alert"]
+    extractor     = ["sfpipe.extract.completed"]
     loader        = ["sfpipe.load.completed", "sfpipe.load.failed"]
     transform     = ["sfpipe.transform.completed", "sfpipe.transform.failed"]
+    reconciler    = ["sfpipe.reconcile.alert"]
     quality       = ["sfpipe.quality.completed", "sfpipe.quality.alert"]
     cdc-publisher = ["sfpipe.cdc.change"]
   }
@@ -93,11 +93,12 @@ module "storage" {
   labels              = local.labels
 
   lake_iam = {
-    "roles/storage.objectUser"   = [local.sa["extractor"], local.sa["quality"]]
+    "roles/storage.objectUser"   = [local.sa["extractor"], local.sa["quality"], local.sa["reconciler"]]
     "roles/storage.objectViewer" = [local.sa["loader"], module.dataflow.worker_member]
   }
   state_iam = {
-    "roles/storage.objectUser" = [local.sa["extractor"], local.sa["cdc-publisher"]]
+    "roles/storage.objectUser"   = [local.sa["extractor"], local.sa["cdc-publisher"]]
+    "roles/storage.objectViewer" = [local.sa["reconciler"]]
   }
 }
 
@@ -112,7 +113,7 @@ module "bigquery" {
   dataset_iam = {
     sfpipe_raw = {
       "roles/bigquery.dataEditor" = [local.sa["loader"], module.dataflow.worker_member]
-      "roles/bigquery.dataViewer" = [local.sa["quality"], local.sa["dashboard"], local.sa["extractor"], module.dataform.runner_member]
+      "roles/bigquery.dataViewer" = [local.sa["quality"], local.sa["dashboard"], local.sa["extractor"], local.sa["reconciler"], module.dataform.runner_member]
     }
     sfpipe_staging = {
       "roles/bigquery.dataEditor" = [module.dataform.runner_member]
@@ -129,7 +130,7 @@ module "bigquery" {
     sfpipe_ops = {
       "roles/bigquery.dataEditor" = [
         local.sa["extractor"], local.sa["loader"], local.sa["transform"], local.sa["quality"],
-        local.sa["cdc-publisher"], module.dataflow.worker_member,
+        local.sa["cdc-publisher"], local.sa["reconciler"], module.dataflow.worker_member,
       ]
       "roles/bigquery.dataViewer" = [local.sa["dashboard"]]
     }
@@ -195,11 +196,11 @@ module "secrets" {
   secrets = {
     sfpipe-sf-client-id = {
       description = "Salesforce connected app consumer key (SFPIPE_SF_CLIENT_ID)"
-      accessors   = [local.sa["extractor"], local.sa["cdc-publisher"]]
+      accessors   = [local.sa["extractor"], local.sa["cdc-publisher"], local.sa["reconciler"]]
     }
     sfpipe-sf-client-secret = {
       description = "Salesforce connected app consumer secret (SFPIPE_SF_CLIENT_SECRET)"
-      accessors   = [local.sa["extractor"], local.sa["cdc-publisher"]]
+      accessors   = [local.sa["extractor"], local.sa["cdc-publisher"], local.sa["reconciler"]]
     }
     sfpipe-dataform-git-token = {
       description = "Git access token Dataform uses to read the repository"

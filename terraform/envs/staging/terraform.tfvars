@@ -15,6 +15,10 @@ services = {
     description = "Dataform compile and invocation after each load"
     port        = 8330
   }
+  reconciler = {
+    description = "reconciliation of the raw layer with Salesforce, repair and formula refresh after each load"
+    port        = 8380
+  }
   quality = {
     description = "Great Expectations suites after each transform"
     port        = 8340

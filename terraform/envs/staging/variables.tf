@@ -29,9 +29,9 @@ variable "services" {
 
   validation {
     condition = alltrue([
-      for name in ["extractor", "loader", "transform", "quality", "cdc-publisher", "dashboard"] : contains(keys(var.services), name)
+      for name in ["extractor", "loader", "transform", "reconciler", "quality", "cdc-publisher", "dashboard"] : contains(keys(var.services), name)
     ])
-    error_message = "services must include extractor, loader, transform, quality, cdc-publisher and dashboard."
+    error_message = "services must include extractor, loader, transform, reconciler, quality, cdc-publisher and dashboard."
   }
 }
 

@@ -15,7 +15,7 @@ variable "name_prefix" {
 }
 
 variable "name" {
-  description = "sfpipe service name: extractor, loader, transform, quality, cdc-publisher, dashboard or simulator."
+  description = "sfpipe service name: extractor, loader, transform, reconciler, quality, cdc-publisher, dashboard or simulator."
   type        = string
 }
 
