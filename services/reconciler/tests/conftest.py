@@ -127,7 +127,9 @@ def rig_factory(local_settings: Settings, object_store: Any, lake_warehouse: Any
     def make(env: dict[str, str] | None = None, **config: Any) -> Rig:
         sim = start_simulator(tmp_path, **config)
         started.append(sim)
-        settings = configure(monkeypatch, sim, **(env or {}))
+        # `sfpipe reconcile` in the same process opens the same warehouse file
+        extra = {"SFPIPE_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"), **(env or {})}
+        settings = configure(monkeypatch, sim, **extra)
         return Rig(sim, settings, object_store, duckdb_warehouse, tmp_path)
 
     try:
