@@ -256,6 +256,8 @@ class DemoDisplay:
             differing = [r for r in rows if (r.get("missing") or 0) + (r.get("extra") or 0) + (r.get("stale") or 0)]
             source = sum(int(r.get("source_rows") or 0) for r in rows)
             counted = f", {source:,} source records" if source else ""
+            if s.reconciliation_seconds is not None:
+                counted += f" (sfpipe reconcile, {s.reconciliation_seconds:.1f} s)"
             if not differing:
                 self.console.print(
                     f"[bold]Reconciliation[/]: [green]no difference[/] — {len(rows)} objects compared{counted}"

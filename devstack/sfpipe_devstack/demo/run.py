@@ -211,6 +211,7 @@ class Demo:
         if "reconcile" not in {ep.name for ep in entry_points(group="sfpipe.commands")}:
             summary.reconciliation_note = "not run (`sfpipe reconcile` is not part of this build)"
             return
+        started = time.monotonic()
         with self.display.starting("reconciling the raw layer with the org (sfpipe reconcile)…"):
             try:
                 done = subprocess.run(
@@ -231,6 +232,7 @@ class Demo:
             summary.reconciliation_note = f"`sfpipe reconcile` exited {done.returncode}: {last}"
             return
         summary.reconciliation = [{"object": name, **o} for name, o in sorted((body.get("objects") or {}).items())]
+        summary.reconciliation_seconds = time.monotonic() - started
 
     def _stages(self) -> list[str]:
         """The run's stages: the reconciler's too when the devstack runs it (it reacts to the same load)."""

@@ -56,6 +56,8 @@ class Summary:
     cdc_note: str = ""
     reconciliation: list[dict[str, Any]] | None = None
     reconciliation_note: str = ""
+    reconciliation_seconds: float | None = None
+    """How long ``sfpipe reconcile`` took, when the demo ran it."""
 
     def as_json(self) -> dict[str, Any]:
         """For the demo's JSON result."""
@@ -68,6 +70,7 @@ class Summary:
             "cdc_note": self.cdc_note or None,
             "reconciliation": self.reconciliation,
             "reconciliation_note": self.reconciliation_note or None,
+            "reconciliation_seconds": self.reconciliation_seconds,
         }
 
 
