@@ -22,6 +22,8 @@ from sfpipe.adapters.warehouse.transpile import to_duckdb_one
 from sfpipe_reconciler.buckets import Bucket, bucket_sql, summarise, summary_sql
 
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
+_PLACEHOLDER = "src_listing_table"
+"""The SQL is transpiled once per bucket width (the transpiler caches it) and the table named after."""
 
 
 def _table(name: str) -> str:
@@ -74,7 +76,7 @@ class Listing:
 
     def summary(self, sobject: str, width: int) -> dict[str, Bucket]:
         """Count and checksum per bucket, with the warehouse's SQL (transpiled as the local warehouse does)."""
-        sql = to_duckdb_one(summary_sql(_table(sobject), "`version`", width))
+        sql = to_duckdb_one(summary_sql(_PLACEHOLDER, "`version`", width)).replace(_PLACEHOLDER, _table(sobject))
         cur = self.con.execute(sql)
         names = [d[0] for d in cur.description or []]
         return summarise(dict(zip(names, row, strict=True)) for row in cur.fetchall())

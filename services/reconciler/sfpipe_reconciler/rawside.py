@@ -69,6 +69,16 @@ class RawSide:
         value = self.warehouse.scalar(f"SELECT COUNT(*) FROM {self.ref.sql} WHERE {self._scope(since, before=before)}")
         return int(value) if isinstance(value, int) else 0
 
+    def stats_sql(self, since: datetime | None) -> str:
+        """Live rows, and those in scope (at or after ``since``), in one scan."""
+        scope = f"COUNTIF(`{self.version}` >= {_ts(since)})" if since is not None else "COUNT(*)"
+        return (f"SELECT {sql_literal(self.sobject)} AS object, COUNT(*) AS total, {scope} AS in_scope "
+                f"FROM {self.ref.sql} WHERE {LIVE}")  # fmt: skip
+
+    def summary_sql(self, width: int, since: datetime | None) -> str:
+        """Count and checksum per bucket of the live rows in scope."""
+        return summary_sql(self.ref.sql, f"`{self.version}`", width, self._scope(since))
+
     def summary(self, width: int, since: datetime | None = None) -> dict[str, Bucket]:
         """Count and checksum per bucket of the live rows in scope."""
         table = self.warehouse.query(summary_sql(self.ref.sql, f"`{self.version}`", width, self._scope(since)))
@@ -97,3 +107,39 @@ class RawSide:
             for row in self.warehouse.query(sql).to_pylist():
                 out[str(row["Id"])] = RawRow(epoch_ms(row["version"]), bool(row["hard"]), bool(row["is_deleted"]))
         return out
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Live rows of a raw table, and those in a comparison's scope."""
+
+    total: int
+    in_scope: int
+
+
+def stats(warehouse: Warehouse, sides: dict[str, tuple[RawSide, datetime | None]]) -> dict[str, Stats]:
+    """Row counts of several raw tables in one query (one statement to write, send and transpile)."""
+    if not sides:
+        return {}
+    sql = "\nUNION ALL\n".join(side.stats_sql(since) for side, since in sides.values())
+    out = {}
+    for row in warehouse.query(sql).to_pylist():
+        out[str(row["object"])] = Stats(int(row["total"] or 0), int(row["in_scope"] or 0))
+    return out
+
+
+def summaries(
+    warehouse: Warehouse, sides: dict[str, tuple[RawSide, int, datetime | None]]
+) -> dict[str, dict[str, Bucket]]:
+    """Per-bucket counts and checksums of several raw tables in one query."""
+    if not sides:
+        return {}
+    parts = [
+        f"SELECT {sql_literal(name)} AS object, s.* FROM ({side.summary_sql(width, since)}) AS s"
+        for name, (side, width, since) in sides.items()
+    ]
+    rows = warehouse.query("\nUNION ALL\n".join(parts)).to_pylist()
+    out: dict[str, list[dict[str, object]]] = {name: [] for name in sides}
+    for row in rows:
+        out[str(row["object"])].append(row)
+    return {name: summarise(found) for name, found in out.items()}

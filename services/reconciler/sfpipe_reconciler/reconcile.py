@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,8 +47,8 @@ from sfpipe.errors import SfpipeError
 from sfpipe.ids import new_run_id
 from sfpipe.salesforce import soql
 from sfpipe.salesforce.client import SalesforceClient
-from sfpipe_reconciler import record
-from sfpipe_reconciler.buckets import differing, width_for
+from sfpipe_reconciler import rawside, record
+from sfpipe_reconciler.buckets import Bucket, differing, width_for
 from sfpipe_reconciler.listing import Listing, epoch_ms
 from sfpipe_reconciler.rawside import RawSide
 from sfpipe_reconciler.source import Query, Source
@@ -86,6 +87,10 @@ class ObjectCheck:
     error: str | None = None
     note: str = ""
     version: str = "SystemModstamp"
+    in_scope: int = 0
+    """Live raw rows in the comparison's scope (all of them in a full pass)."""
+    crossing: int = 0
+    """Listed records the raw layer holds below ``since`` (stale ones that crossed into the window)."""
     source_versions: dict[str, int | None] = field(default_factory=dict, repr=False)
     """Versions the source listed for the missing and stale Ids (what a repair must reach)."""
 
@@ -175,6 +180,11 @@ class Reconciler:
         source = Source(self.client)
         margin = timedelta(seconds=self.settings.reconcile_margin_seconds)
         full_every = timedelta(hours=self.settings.reconcile_full_hours)
+        ends: dict[str, datetime | None] = dict(complete_to or {})
+        unknown = [n for n in objects if n not in ends]
+        if unknown:
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                ends.update(zip(unknown, pool.map(self._window_end, unknown), strict=True))
         with Listing(self.scratch) as listing:
             sides: dict[str, RawSide] = {}
             recent: dict[str, ObjectCheck] = {}
@@ -186,8 +196,7 @@ class Reconciler:
                     checks.objects[name] = ObjectCheck(name, "none", snapshot, error="no raw table: not loaded yet")
                     continue
                 sides[name] = side
-                ends = complete_to if complete_to is not None else {}
-                end = ends[name] if name in ends else self._window_end(name)
+                end = ends.get(name)
                 base = baselines.get(name)
                 use_full = (mode == "full" or base is None or base.last_full is None
                             or (mode == "auto" and snapshot - base.last_full >= full_every))  # fmt: skip
@@ -241,23 +250,22 @@ class Reconciler:
             for check in checks.values():
                 check.error = f"listing changes failed: {exc}"
             return
-        for name, check in list(checks.items()):
-            started = time.monotonic()
+        for name, check in checks.items():
             changed, older = answers[f"{name}:changed"], answers[f"{name}:older"]
-            if changed.error or older.error:
-                check.error = changed.error or older.error
-                continue
-            side = sides[name]
-            try:
-                crossing = self._compare(check, side, listing, check.since)
-                source_older = older.total
-                raw_older = side.count(check.since, before=True) - crossing
-            except SfpipeError as exc:
+            check.error = changed.error or older.error
+        ready = {n: c for n, c in checks.items() if not c.error}
+        try:
+            self._compare_all(ready, sides, listing)
+        except SfpipeError as exc:
+            for check in ready.values():
                 check.error = str(exc)
+            return
+        for name, check in list(ready.items()):
+            if check.error:
                 continue
-            check.source_rows = changed.total + source_older
-            check.warehouse_rows = side.count()
-            check.seconds = time.monotonic() - started
+            source_older = answers[f"{name}:older"].total
+            raw_older = check.warehouse_rows - check.in_scope - check.crossing
+            check.source_rows = answers[f"{name}:changed"].total + source_older
             if source_older != raw_older:
                 # a record older than the window left the org (or came back): only a full pass can say which
                 log.info("%s: %d records before %s in Salesforce, %d in the raw layer; comparing every record",
@@ -272,7 +280,8 @@ class Reconciler:
 
     def _full(self, checks: dict[str, ObjectCheck], sides: dict[str, RawSide], source: Source,
               listing: Listing) -> None:  # fmt: skip
-        small = [n for n, c in checks.items() if sides[n].count() <= SMALL_OBJECT_ROWS]
+        sizes = rawside.stats(self.warehouse, {n: (sides[n], None) for n in checks})
+        small = [n for n in checks if sizes[n].total <= SMALL_OBJECT_ROWS]
         if small:
             queries = []
             for name in small:
@@ -290,29 +299,50 @@ class Reconciler:
                 if answer is not None and answer.error:
                     checks[name].error = answer.error
         for name, check in checks.items():
-            if check.error:
+            if check.error or name in small:
                 continue
             started = time.monotonic()
             try:
-                if name not in small:
-                    check.snapshot_at = datetime.now(UTC)
-                    _, check.api = source.list_object(name, check.version, listing)
-                self._compare(check, sides[name], listing, None)
-                check.source_rows = listing.count(name)
-                check.warehouse_rows = sides[name].count()
+                check.snapshot_at = datetime.now(UTC)
+                _, check.api = source.list_object(name, check.version, listing)
             except SfpipeError as exc:
                 check.error = str(exc)
             check.seconds = time.monotonic() - started
+        ready = {n: c for n, c in checks.items() if not c.error}
+        try:
+            self._compare_all(ready, sides, listing)
+        except SfpipeError as exc:
+            for check in ready.values():
+                check.error = str(exc)
+        for name, check in ready.items():
+            check.source_rows = listing.count(name)
 
     # ------------------------------------------------------------------ comparing
 
-    def _compare(self, check: ObjectCheck, side: RawSide, listing: Listing, since: datetime | None) -> int:
+    def _compare_all(self, checks: dict[str, ObjectCheck], sides: dict[str, RawSide], listing: Listing) -> None:
+        """Compare several objects: their raw counts and bucket summaries each come in one query."""
+        if not checks:
+            return
+        counts = rawside.stats(self.warehouse, {n: (sides[n], c.since) for n, c in checks.items()})
+        widths = {}
+        for name, check in checks.items():
+            check.warehouse_rows, check.in_scope = counts[name].total, counts[name].in_scope
+            widths[name] = width_for(max(listing.count(name), check.in_scope), self.settings.reconcile_bucket_rows)
+        theirs = rawside.summaries(self.warehouse, {n: (sides[n], widths[n], c.since) for n, c in checks.items()})
+        for name, check in checks.items():
+            started = time.monotonic()
+            try:
+                check.crossing = self._compare(check, sides[name], listing, widths[name], theirs[name])
+            except SfpipeError as exc:
+                check.error = str(exc)
+            check.seconds += time.monotonic() - started
+
+    def _compare(self, check: ObjectCheck, side: RawSide, listing: Listing, width: int,
+                 theirs: dict[str, Bucket]) -> int:  # fmt: skip
         """Compare one object in scope; returns how many listed records the raw layer holds below ``since``."""
         name = check.sobject
-        listed = listing.count(name)
-        raw_rows = side.count(since)
-        width = width_for(max(listed, raw_rows), self.settings.reconcile_bucket_rows)
-        ours, theirs = listing.summary(name, width), side.summary(width, since)
+        since = check.since
+        ours = listing.summary(name, width)
         check.buckets = len(set(ours) | set(theirs))
         keys = differing(ours, theirs)
         check.buckets_differing = len(keys)

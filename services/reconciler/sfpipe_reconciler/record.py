@@ -14,10 +14,13 @@ difference), ``unrepaired`` (it did not: an alert went out), ``failed`` (could n
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
 
 from sfpipe import ops
 from sfpipe.adapters.warehouse.base import Warehouse
@@ -30,9 +33,15 @@ TABLE = ops.RECONCILIATIONS
 BASELINE_STATUSES = ("clean", "repaired")
 
 
+_ENSURED: weakref.WeakSet[Warehouse] = weakref.WeakSet()
+
+
 def ensure_table(warehouse: Warehouse) -> None:
-    """The ops tables, and any column of ``reconciliations`` that an older table lacks."""
+    """The ops tables, and any column of ``reconciliations`` that an older table lacks (once per warehouse)."""
+    if warehouse in _ENSURED:
+        return
     ops.ensure_ops_tables(warehouse)
+    _ENSURED.add(warehouse)
     existing = warehouse.table_schema(TABLE)
     if existing is None:
         return
@@ -120,9 +129,11 @@ def row(
 
 
 def write(warehouse: Warehouse, rows: Sequence[dict[str, Any]]) -> None:
-    """Append rows in one transaction."""
+    """Append rows in one load (Arrow, no SQL to write and transpile per row)."""
     if rows:
-        warehouse.execute([ops.insert_sql(TABLE, r) for r in rows])
+        schema = ops.SCHEMAS[TABLE]
+        warehouse.load_arrow(TABLE, pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows],
+                                                         schema=schema))  # fmt: skip
 
 
 def pending_repair(warehouse: Warehouse, repair_run_id: str) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -36,6 +37,8 @@ from sfpipe_reconciler.listing import Listing
 log = logging.getLogger(__name__)
 
 _NO_FALLBACK = (BadResponseError, ApiLimitError, AuthError)
+PARALLEL_CALLS = 4
+"""Composite calls in flight at once (Salesforce allows 25 concurrent long requests; these are short)."""
 
 
 @dataclass
@@ -79,11 +82,17 @@ class Source:
     def run(self, queries: Sequence[Query], listing: Listing) -> dict[str, Answer]:
         """Queries five to a composite call (queryAll); listings follow their further pages."""
         answers: dict[str, Answer] = {}
-        for start in range(0, len(queries), COMPOSITE_QUERIES):
-            group = list(queries[start : start + COMPOSITE_QUERIES])
-            before = self.calls
-            results = self.client.composite([(q.ref, f"queryAll/?q={quote(q.text, safe='')}") for q in group])
-            share = (self.calls - before) / len(group)
+        step = COMPOSITE_QUERIES
+        groups = [list(queries[start : start + step]) for start in range(0, len(queries), step)]
+
+        def send(group: list[Query]) -> list[tuple[int, Any]]:
+            return self.client.composite([(q.ref, f"queryAll/?q={quote(q.text, safe='')}") for q in group])
+
+        # the composite calls are independent: a few at once; their answers go into the listing in order
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_CALLS, max(1, len(groups)))) as pool:
+            results_by_group = list(pool.map(send, groups))
+        for group, results in zip(groups, results_by_group, strict=True):
+            share = 1.0 / len(group)
             for query, (status, body) in zip(group, results, strict=True):
                 answer = answers[query.ref] = Answer()
                 self._charge(query.listing[0] if query.listing else query.ref.split(":", 1)[0], share)

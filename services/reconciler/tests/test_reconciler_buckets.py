@@ -68,7 +68,7 @@ def test_the_drill_down_finds_one_changed_record_among_a_million(duckdb_warehous
         side = RawSide(duckdb_warehouse, "Opportunity")
         check = ObjectCheck("Opportunity", "full", datetime.now(UTC))
         reconciler = Reconciler(client=None, warehouse=duckdb_warehouse, settings=_settings(tmp_path))  # type: ignore[arg-type]
-        reconciler._compare(check, side, listing, None)
+        reconciler._compare_all({"Opportunity": check}, {"Opportunity": side}, listing)
     assert check.stale == [ids[changed].as_py()]
     assert check.missing == [] and check.extra == []
     assert check.buckets == 62**2 and check.buckets_differing == 1
@@ -92,7 +92,7 @@ def test_missing_extra_stale_ahead_and_pending_are_told_apart(duckdb_warehouse, 
         listing.append("Account", pa.array(ids), pa.array(versions, pa.timestamp("us", tz="UTC")))
         check = ObjectCheck("Account", "full", BASE + timedelta(hours=2), complete_to=versions[8])
         reconciler = Reconciler(client=None, warehouse=duckdb_warehouse, settings=_settings(tmp_path))  # type: ignore[arg-type]
-        reconciler._compare(check, RawSide(duckdb_warehouse, "Account"), listing, None)
+        reconciler._compare_all({"Account": check}, {"Account": RawSide(duckdb_warehouse, "Account")}, listing)
     assert check.stale == [ids[3]]          # the raw layer has an older version
     assert check.ahead == [ids[4]]          # a newer one (loaded after the listing)
     assert check.missing == [ids[7]]        # not in the raw layer at all
