@@ -62,6 +62,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("transform", "sfpipe_transform", "transform_port"),
     ServiceSpec("quality", "sfpipe_quality", "quality_port"),
     ServiceSpec("cdc-publisher", "sfpipe_cdc_publisher", "cdc_publisher_port"),
+    ServiceSpec("cdc-stream", "sfpipe_beam.cdc", "cdc_stream_port"),
+    ServiceSpec("reconciler", "sfpipe_reconciler", "reconciler_port"),
     ServiceSpec("dashboard", "sfpipe_dashboard", "dashboard_port"),
 )
 """Every service of DESIGN.md §2 that runs as a local process, in start order."""
