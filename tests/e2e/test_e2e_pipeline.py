@@ -219,6 +219,9 @@ def test_make_demo_runs_the_event_driven_pipeline_and_the_raw_layer_equals_the_o
         assert second["run_id"] != first["run_id"]
         assert 0 < second["stages"]["extract"]["rows"] < SCALE  # incremental: the window since the first run
         assert_quality_green(wh, second)
+        if second["summary"]["reconciliation"] is not None:  # the reconciler agrees, deletes included
+            differing = [r for r in second["summary"]["reconciliation"] if r["missing"] or r["extra"] or r["stale"]]
+            assert differing == [], "reconciliation after the changes:\n" + json.dumps(differing, indent=1)
 
         # 4. the raw layer equals the org: every record and field, soft-deleted ones flagged
         diffs, manifest = converged(wh, admin, tmp_path / "batch", timeout=30)
