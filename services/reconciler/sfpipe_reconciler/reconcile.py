@@ -327,9 +327,13 @@ class Reconciler:
         widths = {}
         for name, check in checks.items():
             check.warehouse_rows, check.in_scope = counts[name].total, counts[name].in_scope
-            widths[name] = width_for(max(listing.count(name), check.in_scope), self.settings.reconcile_bucket_rows)
-        theirs = rawside.summaries(self.warehouse, {n: (sides[n], widths[n], c.since) for n, c in checks.items()})
+            listed = listing.count(name)
+            if listed or check.in_scope:  # both sides empty in scope: nothing to compare
+                widths[name] = width_for(max(listed, check.in_scope), self.settings.reconcile_bucket_rows)
+        theirs = rawside.summaries(self.warehouse, {n: (sides[n], w, checks[n].since) for n, w in widths.items()})
         for name, check in checks.items():
+            if name not in widths:
+                continue
             started = time.monotonic()
             try:
                 check.crossing = self._compare(check, sides[name], listing, widths[name], theirs[name])
