@@ -324,6 +324,7 @@ def run(argv: Sequence[str] | None = None, started: float | None = None) -> dict
     objects = _selected(manifest, load.objects)
     runner = options.view_as(StandardOptions).runner or "FnApiRunner"
     constructed = time.monotonic()
+    constructed_cpu = time.process_time()
     pipeline = beam.Pipeline(options=options)
     build(pipeline, load, manifest, objects)
     result = pipeline.run()
@@ -332,7 +333,12 @@ def run(argv: Sequence[str] | None = None, started: float | None = None) -> dict
     result.wait_until_finish()
     finished = time.monotonic()
     files.clear_cache()
-    return {"startup": constructed - started, "run": finished - constructed}
+    return {
+        "startup": constructed - started,
+        "run": finished - constructed,
+        "startup_cpu": constructed_cpu,
+        "run_cpu": time.process_time() - constructed_cpu,
+    }
 
 
 def _record(result: str, update: dict[str, Any]) -> None:
