@@ -37,6 +37,8 @@ SECONDS = float(os.environ.get("SFPIPE_BENCH_CDC_SECONDS", "60"))
 SCALE = int(os.environ.get("SFPIPE_BENCH_CDC_SCALE", "10000"))
 BEAM_SECONDS = float(os.environ.get("SFPIPE_BENCH_CDC_BEAM_SECONDS", "40"))
 """How long Beam's local streaming runner is fed at RATE/s for the comparison (0 skips it)."""
+ORDERED = os.environ.get("SFPIPE_BENCH_CDC_ORDERED", "1") != "0"
+"""Whether the stream's subscription has message ordering on, as the topology's cdc-stream has."""
 DUCKDB_THREADS = int(os.environ.get("SFPIPE_BENCH_CDC_DUCKDB_THREADS", "1"))
 PER_COMMIT = int(os.environ.get("SFPIPE_BENCH_CDC_PER_COMMIT", "5"))
 """Records per org transaction in the latency run: 500 changes/s as 100 commits/s of 5 records."""
@@ -295,7 +297,7 @@ def _latency(
     sub = subscriber_client(settings)
     path = sub.subscription_path(settings.project, "cdc-bench-latency")
     topic = f"projects/{settings.project}/topics/sfpipe-cdc"
-    sub.create_subscription(request={"name": path, "topic": topic, "enable_message_ordering": True,
+    sub.create_subscription(request={"name": path, "topic": topic, "enable_message_ordering": ORDERED,
                                      "ack_deadline_seconds": 60})  # fmt: skip
     stream = CdcStream(settings, wh, sub, subscription="cdc-bench-latency")
     stream.keep_lags = True
@@ -336,7 +338,7 @@ def _latency(
     bench.figures["latency"] = {
         **{k: round(v, 1) for k, v in result.items()}, "samples": len(lags),
         "committed": done["committed"], "achieved_rate_per_second": round(done["achieved_per_second"], 1),
-        "records_per_commit": PER_COMMIT, "duckdb_threads": DUCKDB_THREADS,
+        "records_per_commit": PER_COMMIT, "duckdb_threads": DUCKDB_THREADS, "ordered_subscription": ORDERED,
         "batches": stream.metrics.batches, "applied_messages": stream.metrics.applied - applied_before,
         "cpu_cores_busy_during_load": cpu,
     }  # fmt: skip
