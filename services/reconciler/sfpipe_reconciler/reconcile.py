@@ -128,6 +128,8 @@ class Checks:
     objects: dict[str, ObjectCheck] = field(default_factory=dict)
     api_calls: int = 0
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per phase: where the lake, Salesforce and the warehouse spent the time."""
 
     @property
     def differences(self) -> int:
@@ -175,8 +177,10 @@ class Reconciler:
         started = time.monotonic()
         checks = Checks(run_id or new_run_id(), datetime.now(UTC))
         calls_before = self.client.requests_sent
+        clock = _Clock(checks.timings)
         record.ensure_table(self.warehouse)
         baselines = record.baselines(self.warehouse, objects) if mode != "full" else {}
+        clock.lap("baselines")
         source = Source(self.client)
         margin = timedelta(seconds=self.settings.reconcile_margin_seconds)
         full_every = timedelta(hours=self.settings.reconcile_full_hours)
@@ -185,6 +189,7 @@ class Reconciler:
         if unknown:
             with ThreadPoolExecutor(max_workers=8) as pool:
                 ends.update(zip(unknown, pool.map(self._window_end, unknown), strict=True))
+        clock.lap("watermarks")
         with Listing(self.scratch) as listing:
             sides: dict[str, RawSide] = {}
             recent: dict[str, ObjectCheck] = {}
@@ -206,10 +211,12 @@ class Reconciler:
                     since = soql.floor_second(base.last_clean - margin)
                     recent[name] = ObjectCheck(name, "recent", snapshot, since=since, version=side.version,
                                                complete_to=end)  # fmt: skip
+            clock.lap("raw tables")
             if recent:
-                self._recent(recent, sides, source, listing, full)
+                self._recent(recent, sides, source, listing, full, clock)
             if full:
                 self._full(full, sides, source, listing)
+                clock.lap("full pass")
             checks.objects.update(recent)
             checks.objects.update(full)
             for name, check in checks.objects.items():
@@ -235,7 +242,7 @@ class Reconciler:
     # ------------------------------------------------------------------ the recent pass
 
     def _recent(self, checks: dict[str, ObjectCheck], sides: dict[str, RawSide], source: Source,
-                listing: Listing, full: dict[str, ObjectCheck]) -> None:  # fmt: skip
+                listing: Listing, full: dict[str, ObjectCheck], clock: _Clock) -> None:  # fmt: skip
         queries: list[Query] = []
         for name, check in checks.items():
             assert check.since is not None
@@ -250,6 +257,7 @@ class Reconciler:
             for check in checks.values():
                 check.error = f"listing changes failed: {exc}"
             return
+        clock.lap("salesforce")
         for name, check in checks.items():
             changed, older = answers[f"{name}:changed"], answers[f"{name}:older"]
             check.error = changed.error or older.error
@@ -260,6 +268,8 @@ class Reconciler:
             for check in ready.values():
                 check.error = str(exc)
             return
+        finally:
+            clock.lap("compare")
         for name, check in list(ready.items()):
             if check.error:
                 continue
@@ -383,6 +393,19 @@ class Reconciler:
             else:
                 check.extra.append(record_id)
         return crossing
+
+
+class _Clock:
+    """Laps of a reconciliation, into ``Checks.timings``."""
+
+    def __init__(self, into: dict[str, float]) -> None:
+        self.into = into
+        self.last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.into[name] = round(self.into.get(name, 0.0) + now - self.last, 3)
+        self.last = now
 
 
 def _older(a: int | None, b: int | None) -> bool:

@@ -29,6 +29,7 @@ from sfpipe.errors import NotFoundError, SfpipeError, TransientError
 from sfpipe.events import EventType, ReconcileAlert, make_event
 from sfpipe.lake import Manifest, manifest_uri, parse_manifest
 from sfpipe.salesforce.client import SalesforceClient
+from sfpipe_extractor.engine import parse_objects
 from sfpipe_reconciler import record
 from sfpipe_reconciler.formula import FormulaRefresher, FormulaRun
 from sfpipe_reconciler.listing import epoch_ms
@@ -108,8 +109,6 @@ class ReconcileRun:
 
     def objects(self, named: Sequence[str] | None = None) -> list[str]:
         """The objects to reconcile: the named ones, else ``SFPIPE_RECONCILE_OBJECTS``, else the extracted ones."""
-        from sfpipe_extractor.engine import parse_objects
-
         default = self.settings.reconcile_objects or self.settings.extract_objects
         return parse_objects(list(named) if named else None, default)
 
