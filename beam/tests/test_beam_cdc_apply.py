@@ -92,7 +92,7 @@ def test_delete_and_undelete(batch_loaded):
     applier = CdcApplier(wh)
     applier.apply([ch("Account", "001B", "DELETE", 5250, 20, user="005D")], run_id=RUN)
     row = rows(wh, "account", ["Id", "Name", "IsDeleted", "_hard_deleted", "SystemModstamp", "LastModifiedById"])[1]
-    assert row == {"Id": "001B", "Name": "Beta", "IsDeleted": True, "_hard_deleted": True,
+    assert row == {"Id": "001B", "Name": "Beta", "IsDeleted": True, "_hard_deleted": False,
                    "SystemModstamp": T0 + timedelta(seconds=5), "LastModifiedById": "005D"}  # fmt: skip
     applier.apply([ch("Account", "001B", "UNDELETE", 6000, 21, {"Id": "001B", "Name": "Beta", "Rating": "Cold"})],
                   run_id=RUN)  # fmt: skip

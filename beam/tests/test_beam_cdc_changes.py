@@ -50,7 +50,7 @@ def test_malformed_messages_raise_for_the_caller_to_refuse():
 
 def test_delete_and_create_effects():
     delete = Change("Account", "001A", "DELETE", T0, 9, 1, {}, commit_user="005U")
-    assert delete.effects() == {"IsDeleted": True, "_hard_deleted": True, "SystemModstamp": T0.replace(microsecond=0),
+    assert delete.effects() == {"IsDeleted": True, "_hard_deleted": False, "SystemModstamp": T0.replace(microsecond=0),
                                 "LastModifiedDate": T0.replace(microsecond=0), "LastModifiedById": "005U"}  # fmt: skip
     create = Change("Account", "001A", "CREATE", T0, 5, 1, {"Id": "001A", "Name": "Acme"})
     assert create.full and create.effects()["IsDeleted"] is False and create.effects()["_hard_deleted"] is False

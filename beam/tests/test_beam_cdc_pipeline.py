@@ -98,7 +98,7 @@ def test_graph_resolves_partial_updates_into_whole_rows_in_any_order():
         final = newest(rows)
         a, b = final["001A"]["record"], final["001B"]["record"]
         assert (a["Name"], a["Rating"], a["Website"], a["_commit_number"]) == ("Acme", "Hot", "w", 11), a
-        assert (b["Name"], b["IsDeleted"], b["_hard_deleted"], b["_commit_number"]) == ("Beta", True, True, 13), b
+        assert (b["Name"], b["IsDeleted"], b["_hard_deleted"], b["_commit_number"]) == ("Beta", True, False, 13), b
         assert all(r["row_mutation_info"]["mutation_type"] == "UPSERT" for r in rows)
         assert all(set(r["record"]) >= {"_run_id", "_source", "_version", "_ingested_at"} for r in rows)
 

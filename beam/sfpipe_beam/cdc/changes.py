@@ -83,7 +83,10 @@ class Change:
         """
         stamp = self.commit_timestamp.replace(microsecond=0)
         if self.change_type == "DELETE":
-            out: dict[str, Any] = {DELETED: True, HARD_DELETED: True, MODSTAMP: stamp, "LastModifiedDate": stamp}
+            # a deleted record goes to the recycle bin, where queryAll still returns it with
+            # IsDeleted: the raw row stays, flagged; only reconciliation, which sees a record
+            # gone from the source, marks it ``_hard_deleted`` (ADR 0093)
+            out: dict[str, Any] = {DELETED: True, HARD_DELETED: False, MODSTAMP: stamp, "LastModifiedDate": stamp}
             if self.commit_user:
                 out["LastModifiedById"] = self.commit_user
             return out

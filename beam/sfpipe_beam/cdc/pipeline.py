@@ -14,8 +14,8 @@
 BigQuery's CDC upserts replace whole rows, so a partial UPDATE must become a full row first:
 that is what the per-record state is for. ``_CHANGE_SEQUENCE_NUMBER`` is the row version (commit
 timestamp in ms, commit number) plus the record's emit counter, so BigQuery keeps the newest row
-whatever order the upserts arrive in. A delete is an upsert with ``IsDeleted`` and
-``_hard_deleted`` set: the raw layer keeps deleted rows.
+whatever order the upserts arrive in. A delete is an upsert with ``IsDeleted`` set: the raw
+layer keeps deleted rows (``_hard_deleted`` is reconciliation's to set, ADR 0093).
 
 Locally the same parse and last-writer-wins rules run from a streaming pull into DuckDB
 (:mod:`sfpipe_beam.cdc.stream`); ADR 0094 says why Beam's local runner does not.
