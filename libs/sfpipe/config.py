@@ -351,6 +351,17 @@ class Settings(BaseSettings):
     simulator_pubsub_overflow_every: int = Field(0, ge=0)
     """Deliver every Nth change event as a GAP_OVERFLOW event of its object; 0 = never."""
 
+    @field_validator("sf_verify_tls", mode="before")
+    @classmethod
+    def _verify_flag_or_path(cls, value: object) -> object:
+        # an environment variable is always text: "false" must mean False, not a file named false
+        if isinstance(value, str) and value.strip().lower() in {"true", "1", "yes", "on", "false", "0", "no", "off"}:
+            return value.strip().lower() in {"true", "1", "yes", "on"}
+        if isinstance(value, str) and not value.strip():
+            msg = "expected true, false, or the path of a CA bundle"
+            raise ValueError(msg)
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

@@ -42,3 +42,9 @@ def test_every_setting_is_documented():
     assert undocumented == []
     secret = dict((n, d) for n, d, _ in rows)["SFPIPE_SF_CLIENT_SECRET"]
     assert secret == "(secret)"
+
+
+def test_verify_tls_reads_flags_and_paths(sfpipe_env, monkeypatch):
+    for text, expected in [("false", False), ("False", False), ("0", False), ("true", True), ("/etc/ca.pem", "/etc/ca.pem")]:
+        monkeypatch.setenv("SFPIPE_SF_VERIFY_TLS", text)
+        assert load_settings().sf_verify_tls == expected
