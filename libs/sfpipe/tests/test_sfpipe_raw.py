@@ -179,3 +179,14 @@ def test_refresh_replaces_an_equal_version_and_objects_without_isdeleted_work(du
 def test_source_tag_is_checked(duckdb_warehouse):
     with pytest.raises(BadInputError, match="source"):
         raw.RawLayer(duckdb_warehouse).apply_arrow("Account", rows(("a", "A", 1)), source="stream", run_id="r")
+
+
+def test_an_empty_batch_changes_nothing(duckdb_warehouse):
+    import pyarrow as _pa
+
+    from sfpipe.raw import RawLayer as _RawLayer
+
+    empty = _pa.table({"Id": _pa.array([], _pa.string()), "Name": _pa.array([], _pa.string()), "SystemModstamp": _pa.array([], _pa.timestamp("us", tz="UTC"))})
+    result = _RawLayer(duckdb_warehouse).apply_arrow("Account", empty, source="cdc", run_id="20260101T000000Z-0a1b2c3d")
+    assert (result.result.inserted, result.result.updated, result.result.deleted) == (0, 0, 0)
+    assert duckdb_warehouse.scalar("SELECT count(*) FROM `sfpipe_raw.account`") == 0
