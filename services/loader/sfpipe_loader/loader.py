@@ -220,6 +220,7 @@ class Loader:
         started_at = ops.now()
         result = RunResult(manifest.run_id, uri)
         with log_context(run_id=manifest.run_id):
+            self._record_extract(manifest)
             ops.record_stage(self.warehouse, manifest.run_id, STAGE, "running", started_at=started_at)
             names = sorted(manifest.objects)
             done = self._already_loaded(key, names, manifest.run_id)
@@ -453,6 +454,24 @@ class Loader:
                     "loaded_at": ops.now(),
                 },
             )
+        )
+
+    def _record_extract(self, manifest: Manifest) -> None:
+        """The run's extract stage, from its manifest: the extractor writes no warehouse rows (ADR 0063)."""
+        status = "failed" if manifest.failed else "succeeded"
+        detail: dict[str, object] = {
+            "mode": manifest.mode,
+            "objects": {
+                name: {"rows": obj.rows, "files": len(obj.files), "api": obj.api, "seconds": obj.seconds}
+                for name, obj in sorted(manifest.objects.items())
+            },
+        }
+        if manifest.failed:
+            detail["failed"] = dict(sorted(manifest.failed.items()))
+        ops.record_stage(
+            self.warehouse, manifest.run_id, "extract", status,
+            started_at=manifest.created_at, ended_at=manifest.completed_at or manifest.created_at,
+            rows=sum(obj.rows for obj in manifest.objects.values()), detail=detail,
         )
 
     def _finish(self, result: RunResult, key: str, *, started_at: datetime) -> None:

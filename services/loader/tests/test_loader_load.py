@@ -73,6 +73,11 @@ def test_a_run_lands_with_metadata_and_events(loader, lake, warehouse, bus):
     stage = warehouse.query("SELECT status, rows, detail FROM `sfpipe_ops.runs` WHERE stage = 'load'").to_pylist()
     assert [(s["status"], s["rows"]) for s in stage] == [("succeeded", 6)]
     assert json.loads(stage[0]["detail"])["path"] == "warehouse"
+    # the extract stage comes from the manifest (the extractor writes no warehouse rows)
+    extract = warehouse.query("SELECT status, rows, started_at, ended_at, detail FROM `sfpipe_ops.runs` WHERE stage = 'extract'").to_pylist()
+    assert [(e["status"], e["rows"]) for e in extract] == [("succeeded", 6)]
+    assert extract[0]["started_at"] == manifest.created_at
+    assert json.loads(extract[0]["detail"])["objects"]["Opportunity"]["rows"] == 4
     [event] = bus.pull("sfpipe.load.completed")
     assert event["attributes"]["ce-type"] == "sfpipe.load.completed"
     assert event["attributes"]["ce-source"] == "//sfpipe/loader"
