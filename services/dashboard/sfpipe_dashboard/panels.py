@@ -31,7 +31,7 @@ OPS = "sfpipe_ops"
 RAW = "sfpipe_raw"
 MARTS = "sfpipe_marts"
 
-STAGES = ("extract", "load", "transform", "quality")
+STAGES = ("extract", "load", "transform", "reconcile", "quality")
 """The batch path's stages, in the order a run goes through them."""
 
 State = Literal["ok", "empty", "error"]

@@ -162,6 +162,15 @@ def _runs(warehouse: Warehouse, now: datetime, rng: np.random.Generator, count: 
             )
             if status == "failed":
                 break
+            if stage == "transform":
+                # the reconciler runs next to transform, on the same load.completed event
+                rows.append(
+                    {
+                        "run_id": run_id, "stage": "reconcile", "status": "succeeded", "started_at": at,
+                        "ended_at": at + timedelta(seconds=8.0 + i % 3), "rows": 0,
+                        "detail": json.dumps({"objects": len(RAW_OBJECTS)}), "updated_at": at,
+                    }
+                )
             at = ended + timedelta(seconds=float(rng.uniform(0.3, 1.5)))
     warehouse.load_arrow(ops.RUNS, pa.Table.from_pylist(rows, schema=ops.SCHEMAS[ops.RUNS]), replace=True)
     return run_ids, run_ids[failed_index]

@@ -177,14 +177,30 @@
     var maxEnd = 0;
     runs.forEach(function (run, i) {
       var t0 = run.started_at ? Date.parse(run.started_at) : null;
+      // stages that run at the same time (transform next to reconcile) get lanes of their own
+      var placed = [];
+      var laneEnds = [];
       run.stages.forEach(function (st) {
         if (!st.started_at || t0 === null) return;
         var start = (Date.parse(st.started_at) - t0) / 1000;
         var length = Math.max(st.seconds || 0, 0.4);
-        maxEnd = Math.max(maxEnd, start + length);
+        var lane = 0;
+        while (lane < laneEnds.length && laneEnds[lane] > start + 0.05) lane++;
+        laneEnds[lane] = start + length;
+        placed.push({ st: st, start: start, length: length, lane: lane });
+      });
+      // the main lane keeps the whole bar (its labels stay readable); a stage running next to
+      // another gets a thin bar in the gap under its row
+      var side = 0.1;
+      var main = 0.7;
+      placed.forEach(function (p) {
+        var st = p.st;
+        maxEnd = Math.max(maxEnd, p.start + p.length);
         var key = st.status_class;
-        var t = byStatus[key] || (byStatus[key] = { x: [], base: [], y: [], text: [], customdata: [] });
-        t.x.push(length); t.base.push(start); t.y.push(labels[i]); t.text.push(st.stage);
+        var t = byStatus[key] || (byStatus[key] = { x: [], base: [], y: [], text: [], customdata: [], offset: [], width: [] });
+        t.x.push(p.length); t.base.push(p.start); t.y.push(labels[i]); t.text.push(p.lane === 0 ? st.stage : "");
+        var w = p.lane === 0 ? main : side;
+        t.width.push(w); t.offset.push(p.lane === 0 ? -0.35 : -0.35 - p.lane * (side + 0.02));
         t.customdata.push([st.stage, st.status, dur(st.seconds), num(st.rows), clock(st.started_at), run.run_id]);
       });
     });
@@ -193,6 +209,7 @@
       var t = byStatus[k];
       return {
         type: "bar", orientation: "h", name: STATUS_LABEL[k], x: t.x, base: t.base, y: t.y, text: t.text, customdata: t.customdata,
+        offset: t.offset, width: t.width,
         marker: { color: C[k], line: { color: "#fff", width: 1.5 }, pattern: k === "running" ? { shape: "/", fgcolor: "rgba(255,255,255,.45)", size: 6 } : undefined },
         textposition: "inside", insidetextanchor: "middle", textfont: { color: "#fff", size: 10 }, cliponaxis: false,
         hovertemplate: "<b>%{customdata[0]}</b> · %{customdata[1]}<br>%{customdata[2]} · %{customdata[3]} rows<br>started %{customdata[4]}<br><span style='color:#8591a3'>%{customdata[5]}</span><extra></extra>",
