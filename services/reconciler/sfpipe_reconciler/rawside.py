@@ -15,7 +15,6 @@ from sfpipe import raw
 from sfpipe.adapters.warehouse.base import Warehouse
 from sfpipe.ops import sql_literal
 from sfpipe_reconciler.buckets import Bucket, bucket_sql, summarise, summary_sql
-from sfpipe_reconciler.listing import epoch_ms
 
 LIVE = "NOT COALESCE(`_hard_deleted`, FALSE)"
 IDS_PER_QUERY = 5_000
@@ -23,6 +22,11 @@ IDS_PER_QUERY = 5_000
 
 def _ts(value: datetime) -> str:
     return sql_literal(value)
+
+
+def _ms(value: object) -> int | None:
+    """A version as epoch milliseconds (selected as such: no timestamp conversion per row)."""
+    return int(value) if isinstance(value, int) else None
 
 
 @dataclass(frozen=True)
@@ -90,10 +94,10 @@ class RawSide:
         out: dict[str, int | None] = {}
         for start in range(0, len(keys), 1_000):
             part = ", ".join(sql_literal(k) for k in keys[start : start + 1_000])
-            sql = (f"SELECT `Id`, `{self.version}` AS version FROM {self.ref.sql} "
+            sql = (f"SELECT `Id`, UNIX_MILLIS(`{self.version}`) AS version FROM {self.ref.sql} "
                    f"WHERE {self._scope(since)} AND {bucket_sql(width)} IN ({part})")  # fmt: skip
             for row in self.warehouse.query(sql).to_pylist():
-                out[str(row["Id"])] = epoch_ms(row["version"])
+                out[str(row["Id"])] = _ms(row["version"])
         return out
 
     def rows_by_id(self, ids: Sequence[str]) -> dict[str, RawRow]:
@@ -102,10 +106,10 @@ class RawSide:
         out: dict[str, RawRow] = {}
         for start in range(0, len(ids), IDS_PER_QUERY):
             part = ", ".join(sql_literal(i) for i in ids[start : start + IDS_PER_QUERY])
-            sql = (f"SELECT `Id`, `{self.version}` AS version, COALESCE(`_hard_deleted`, FALSE) AS hard, "
+            sql = (f"SELECT `Id`, UNIX_MILLIS(`{self.version}`) AS version, COALESCE(`_hard_deleted`, FALSE) AS hard, "
                    f"{deleted} AS is_deleted FROM {self.ref.sql} WHERE `Id` IN ({part})")  # fmt: skip
             for row in self.warehouse.query(sql).to_pylist():
-                out[str(row["Id"])] = RawRow(epoch_ms(row["version"]), bool(row["hard"]), bool(row["is_deleted"]))
+                out[str(row["Id"])] = RawRow(_ms(row["version"]), bool(row["hard"]), bool(row["is_deleted"]))
         return out
 
 

@@ -179,6 +179,7 @@ class Reconciler:
         calls_before = self.client.requests_sent
         clock = _Clock(checks.timings)
         record.ensure_table(self.warehouse)
+        clock.lap("ops tables")
         baselines = record.baselines(self.warehouse, objects) if mode != "full" else {}
         clock.lap("baselines")
         source = Source(self.client)

@@ -59,12 +59,6 @@ class Baseline:
     last_full: datetime | None
 
 
-def _aware(value: Any) -> datetime | None:
-    if not isinstance(value, datetime):
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def baselines(warehouse: Warehouse, objects: Sequence[str]) -> dict[str, Baseline]:
     """Per object, the snapshots of its newest clean comparisons."""
     if not objects:
@@ -72,16 +66,21 @@ def baselines(warehouse: Warehouse, objects: Sequence[str]) -> dict[str, Baselin
     names = ", ".join(sql_literal(o) for o in objects)
     statuses = ", ".join(sql_literal(s) for s in BASELINE_STATUSES)
     rows = warehouse.query(
-        f"SELECT object, MAX(snapshot_at) AS last_clean, "
-        f"MAX(IF(mode = 'full', snapshot_at, NULL)) AS last_full FROM {TABLE.sql} "
+        f"SELECT object, UNIX_MILLIS(MAX(snapshot_at)) AS last_clean, "
+        f"UNIX_MILLIS(MAX(IF(mode = 'full', snapshot_at, NULL))) AS last_full FROM {TABLE.sql} "
         f"WHERE status IN ({statuses}) AND object IN ({names}) AND snapshot_at IS NOT NULL GROUP BY object"
     ).to_pylist()
     out = {}
     for row in rows:
-        clean = _aware(row["last_clean"])
+        clean = _from_ms(row["last_clean"])
         if clean is not None:
-            out[str(row["object"])] = Baseline(clean, _aware(row["last_full"]))
+            out[str(row["object"])] = Baseline(clean, _from_ms(row["last_full"]))
     return out
+
+
+def _from_ms(value: Any) -> datetime | None:
+    """Epoch milliseconds as an aware datetime (times travel as integers: no timestamp conversion per row)."""
+    return datetime.fromtimestamp(value / 1000, UTC) if isinstance(value, int) else None
 
 
 def last_formula_refresh(warehouse: Warehouse, objects: Sequence[str]) -> dict[str, datetime]:
@@ -90,10 +89,10 @@ def last_formula_refresh(warehouse: Warehouse, objects: Sequence[str]) -> dict[s
         return {}
     names = ", ".join(sql_literal(o) for o in objects)
     rows = warehouse.query(
-        f"SELECT object, MAX(snapshot_at) AS at FROM {TABLE.sql} WHERE mode = 'formula' "
+        f"SELECT object, UNIX_MILLIS(MAX(snapshot_at)) AS at FROM {TABLE.sql} WHERE mode = 'formula' "
         f"AND status IN ('refreshed', 'clean') AND object IN ({names}) GROUP BY object"
     ).to_pylist()
-    return {str(r["object"]): t for r in rows if (t := _aware(r["at"])) is not None}
+    return {str(r["object"]): t for r in rows if (t := _from_ms(r["at"])) is not None}
 
 
 def row(
