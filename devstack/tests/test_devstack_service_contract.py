@@ -141,9 +141,14 @@ def test_a_terminal_failure_is_dead_lettered_with_its_evidence(wired, pubsub):
     event = _event(run_id)
     publisher.publish(event)
     dead = pull_all(pubsub.subscriber, pubsub.subscription("dead-letter"), expected=1, timeout=60)
-    assert len(dead) == 1
-    attributes = dict(dead[0].message.attributes)
-    assert attributes["CloudPubSubDeadLetterSourceSubscription"] == "transform"
-    assert attributes["ce-id"] == event.id
-    assert handler.runs() == [run_id] * 5  # max_delivery_attempts
+    # Pub/Sub delivers at least once: under load the emulator can forward the same message to the
+    # dead-letter topic twice, so the evidence is checked per copy rather than by count.
+    assert dead
+    for copy in dead:
+        attributes = dict(copy.message.attributes)
+        assert attributes["CloudPubSubDeadLetterSourceSubscription"] == "transform"
+        assert attributes["ce-id"] == event.id
+    runs = handler.runs()
+    assert set(runs) == {run_id}
+    assert len(runs) >= 5  # max_delivery_attempts before the dead letter
     assert _processed(warehouse, event.id) == ["failed"]
