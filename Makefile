@@ -3,6 +3,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PY ?= python3
 export UV_PYTHON ?= 3.11
+# Installed packages get their .pyc at install time: where PYTHONDONTWRITEBYTECODE is set, every
+# process would otherwise compile pandas, pyarrow & co. from source on import (about 1 s each).
+export UV_COMPILE_BYTECODE ?= 1
 UV = $(shell command -v uv 2>/dev/null || echo "$(PY) -m uv")
 RUN = $(UV) run --frozen
 PYTEST_ARGS ?=

@@ -7,10 +7,10 @@ of data API requests (a composite request counts once, as on Salesforce).
 
 1. The reference: a full extract of every object (and its load).
 2. Nothing differs: a full reconciliation (the first, and the periodic one), then the pass that
-   runs after every extract — the recent one — both with repair on: neither may make a repair
-   request. Targets: the recent pass costs ≤ 5 % of the API calls and ≤ 10 % of the time of the
-   full extract. Both are timed in a process that is up and logged in (as the services are); the
-   recent pass's time including its process start is reported too.
+   runs after every extract — the recent one, three times (the median counts) — all with repair
+   on: none may make a repair request. Targets: the recent pass costs ≤ 5 % of the API calls
+   and ≤ 10 % of the time of the full extract. Both are timed in a process that is up and logged
+   in (as the services are); the recent pass's time including its process start is reported too.
 3. One record among 1,000,000 changes without the pipeline seeing it (a late commit): a full
    reconciliation's bucket drill-down must name exactly that record.
 4. Every fault mode on (late commits, formula drift, hard deletes, a wide object Bulk does not
@@ -35,6 +35,8 @@ from bench.harness import BenchResult, run_isolated
 SCALE = int(os.environ.get("SFPIPE_BENCH_RECONCILE_SCALE", "1000000"))
 """Records of the org (a smaller one for a quick try of the benchmark itself)."""
 WIDE = 2_000
+RECENT_RUNS = 3
+"""Recent passes measured (the median counts)."""
 SEED = 23
 OBJECTS = (
     "User,UserRole,Account,Contact,Lead,Opportunity,OpportunityLineItem,OpportunityHistory,Product2,Pricebook2,"
@@ -216,9 +218,13 @@ def _phases(sim: Any, env: dict[str, str], figures: dict[str, Any], bench: Bench
     figures["full_pass_seconds"] = round(first["seconds"], 2)
     figures["full_pass_peak_rss_mb"] = round(first["peak_rss_mb"], 1)
     figures["full_pass_differences"] = first["differences"]
+    # the pass that runs after every extract, three times: one run on a shared 2-core machine is noise
     before = _used(sim)
-    recent = _step("recent reconciliation", RECONCILE.format(mode="auto", repair=True, formula=False), env)
-    figures["recent_pass_api_calls"] = _used(sim) - before
+    passes = [_step(f"recent reconciliation {n + 1}/{RECENT_RUNS}",
+                    RECONCILE.format(mode="auto", repair=True, formula=False), env) for n in range(RECENT_RUNS)]  # fmt: skip
+    recent = sorted(passes, key=lambda p: p["seconds"])[len(passes) // 2]
+    figures["recent_pass_api_calls"] = (_used(sim) - before) / len(passes)
+    figures["recent_pass_seconds_each"] = [round(p["seconds"], 3) for p in passes]
     figures["recent_pass_seconds"] = round(recent["seconds"], 3)
     figures["recent_pass_seconds_with_process_start"] = round(recent["cold_seconds"], 3)
     figures["recent_pass_peak_rss_mb"] = round(recent["peak_rss_mb"], 1)
@@ -226,10 +232,9 @@ def _phases(sim: Any, env: dict[str, str], figures: dict[str, Any], bench: Bench
     figures["full_pass_timings"] = first["timings"]
     figures["recent_pass_modes"] = sorted({o["mode"] for o in recent["objects"].values()})
     figures["recent_pass_buckets_differing"] = sum(o["buckets_differing"] for o in recent["objects"].values())
-    clean = first["differences"] == 0 and recent["differences"] == 0
-    no_repair = (first["repair_run"] is None and recent["repair_run"] is None
-                 and first["requests_sent"] == first["api_calls"]
-                 and recent["requests_sent"] == recent["api_calls"])  # fmt: skip
+    clean = first["differences"] == 0 and all(p["differences"] == 0 for p in passes)
+    no_repair = (first["repair_run"] is None and first["requests_sent"] == first["api_calls"]
+                 and all(p["repair_run"] is None and p["requests_sent"] == p["api_calls"] for p in passes))  # fmt: skip
     bench.target("clean_org_no_differences", 1.0 if clean else 0.0, 1.0, higher_is_better=True)
     bench.target("clean_org_no_repair_requests", 1.0 if no_repair else 0.0, 1.0, higher_is_better=True)
     share = figures["recent_pass_api_calls"] / figures["extract_api_calls"]

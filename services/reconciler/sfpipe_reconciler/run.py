@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sfpipe import ops
@@ -106,6 +107,9 @@ class ReconcileRun:
         self.settings = settings
         self.publisher = publisher
         self.scratch = scratch
+        # pyarrow imports pandas the first time it builds a timestamp array (0.4-1 s): pay it once,
+        # as the process starts, not inside the first reconciliation's Salesforce phase
+        pa.array([], pa.timestamp("ms", tz="UTC"))
 
     def objects(self, named: Sequence[str] | None = None) -> list[str]:
         """The objects to reconcile: the named ones, else ``SFPIPE_RECONCILE_OBJECTS``, else the extracted ones."""
