@@ -220,8 +220,8 @@ def _phases(sim: Any, env: dict[str, str], figures: dict[str, Any], bench: Bench
     figures["full_pass_differences"] = first["differences"]
     # the pass that runs after every extract, three times: one run on a shared 2-core machine is noise
     before = _used(sim)
-    passes = [_step(f"recent reconciliation {n + 1}/{RECENT_RUNS}",
-                    RECONCILE.format(mode="auto", repair=True, formula=False), env) for n in range(RECENT_RUNS)]  # fmt: skip
+    recent_code = RECONCILE.format(mode="auto", repair=True, formula=False)
+    passes = [_step(f"recent reconciliation {n + 1}/{RECENT_RUNS}", recent_code, env) for n in range(RECENT_RUNS)]
     recent = sorted(passes, key=lambda p: p["seconds"])[len(passes) // 2]
     figures["recent_pass_api_calls"] = (_used(sim) - before) / len(passes)
     figures["recent_pass_seconds_each"] = [round(p["seconds"], 3) for p in passes]

@@ -58,7 +58,7 @@ def test_apply_creates_everything_and_a_second_apply_changes_nothing(pubsub, tmp
     assert ops.retry_policy.minimum_backoff.total_seconds() == pytest.approx(0.1)
     assert ops.retry_policy.maximum_backoff.total_seconds() == pytest.approx(6.0)
     cdc = pubsub.subscriber.get_subscription(subscription=pubsub.subscription("cdc-stream"))
-    assert cdc.enable_message_ordering
+    assert not cdc.enable_message_ordering  # changes apply by commit number in any order (ADR 0096)
     assert cdc.ack_deadline_seconds == 60
     dead = pubsub.subscriber.get_subscription(subscription=pubsub.subscription("dead-letter"))
     assert not dead.dead_letter_policy.dead_letter_topic

@@ -189,7 +189,9 @@ class BigQueryWarehouse(Warehouse):
         if not rows:
             return MergeResult()
         row = rows[0]
-        return MergeResult(inserted=int(row["inserted"] or 0), updated=int(row["updated"] or 0), deleted=int(row["deleted"] or 0))
+        return MergeResult(
+            inserted=int(row["inserted"] or 0), updated=int(row["updated"] or 0), deleted=int(row["deleted"] or 0)
+        )
 
     def _load_job(self, uris: Sequence[str], table_id: str, *, replace: bool) -> bigquery.LoadJob:
         return self.client.load_table_from_uri(

@@ -170,7 +170,9 @@ class DuckDBWarehouse(Warehouse):
         if result is None or result.num_rows == 0:
             return MergeResult()
         row = result.to_pylist()[0]
-        return MergeResult(inserted=int(row["inserted"] or 0), updated=int(row["updated"] or 0), deleted=int(row["deleted"] or 0))
+        return MergeResult(
+            inserted=int(row["inserted"] or 0), updated=int(row["updated"] or 0), deleted=int(row["deleted"] or 0)
+        )
 
     @contextmanager
     def staged_parquet(
