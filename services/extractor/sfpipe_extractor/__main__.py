@@ -7,28 +7,11 @@ be killed by a worker timeout.
 
 from __future__ import annotations
 
-from typing import Any
-
-from gunicorn.app.base import BaseApplication
-
 from sfpipe.config import get_settings
 from sfpipe.logging import setup_logging
+from sfpipe.serve import serve
 from sfpipe_extractor.app import build_service, create_app
 from sfpipe_extractor.engine import SERVICE
-
-
-class _Server(BaseApplication):
-    def __init__(self, app: Any, options: dict[str, Any]) -> None:
-        self.application = app
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        return self.application
 
 
 def main() -> None:
@@ -36,17 +19,7 @@ def main() -> None:
     settings = get_settings()
     setup_logging(SERVICE, settings)
     app = create_app(build_service(settings))
-    options = {
-        "bind": f"{settings.host}:{settings.extractor_port}",
-        "workers": 1,
-        "worker_class": "gthread",
-        "threads": 8,
-        "timeout": 0,
-        "graceful_timeout": 10,
-        "accesslog": None,
-        "loglevel": "warning",
-    }
-    _Server(app, options).run()
+    serve(app, settings.host, settings.extractor_port, threads=8)
 
 
 if __name__ == "__main__":

@@ -10,29 +10,12 @@ No worker timeout: a large org's checks take a minute.
 from __future__ import annotations
 
 import threading
-from typing import Any
-
-from gunicorn.app.base import BaseApplication
 
 from sfpipe.config import get_settings
 from sfpipe.logging import setup_logging
+from sfpipe.serve import serve
 from sfpipe.service import create_app
 from sfpipe_quality.service import SERVICE, build_service, warm_up
-
-
-class _Server(BaseApplication):
-    def __init__(self, app: Any, options: dict[str, Any]) -> None:
-        self.application = app
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        threading.Thread(target=warm_up, name="gx-import", daemon=True).start()
-        return self.application
 
 
 def main() -> None:
@@ -40,17 +23,11 @@ def main() -> None:
     settings = get_settings()
     setup_logging(SERVICE, settings)
     app = create_app(build_service(settings))
-    options = {
-        "bind": f"{settings.host}:{settings.quality_port}",
-        "workers": 1,
-        "worker_class": "gthread",
-        "threads": 2,
-        "timeout": 0,
-        "graceful_timeout": 10,
-        "accesslog": None,
-        "loglevel": "warning",
-    }
-    _Server(app, options).run()
+    serve(app, settings.host, settings.quality_port, threads=2, on_load=_warm_up_in_background)
+
+
+def _warm_up_in_background() -> None:
+    threading.Thread(target=warm_up, name="gx-import", daemon=True).start()
 
 
 if __name__ == "__main__":
