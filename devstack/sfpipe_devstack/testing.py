@@ -163,8 +163,13 @@ def serve_wsgi(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
 
 
 @contextmanager
-def warehouse_server_process(home: Any, port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> Iterator[str]:
-    """The warehouse server as its own OS process (as ``sfpipe up`` runs it); yields its URL."""
+def warehouse_server_process(
+    home: Any, port: int, host: str = "127.0.0.1", timeout: float = 30.0, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """The warehouse server as its own OS process (as ``sfpipe up`` runs it); yields its URL.
+
+    ``env`` adds settings (``SFPIPE_…``) to the process's environment.
+    """
     import os
     import subprocess
     import sys
@@ -174,8 +179,9 @@ def warehouse_server_process(home: Any, port: int, host: str = "127.0.0.1", time
 
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("SFPIPE_")}
-    env.update({"SFPIPE_HOME": str(home), "SFPIPE_HOST": host, "SFPIPE_WAREHOUSE_PORT": str(port)})
+    env.update({"SFPIPE_HOME": str(home), "SFPIPE_HOST": host, "SFPIPE_WAREHOUSE_PORT": str(port), **extra})
     log = (home / "warehouse.log").open("ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "sfpipe_devstack.warehouse_server"],

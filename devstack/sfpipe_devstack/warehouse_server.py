@@ -36,7 +36,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
 
     stop = stop or threading.Event()
     location = f"grpc://{settings.host}:{settings.warehouse_port}"
-    server = WarehouseServer(settings.warehouse_file, location)
+    server = WarehouseServer(settings.warehouse_file, location, settings.warehouse_memory_limit)
     marker = url_file(settings)
     thread = threading.Thread(target=server.serve, name="warehouse-flight", daemon=True)
     thread.start()

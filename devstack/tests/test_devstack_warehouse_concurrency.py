@@ -103,3 +103,17 @@ def test_without_the_server_a_second_process_cannot_open_the_file(tmp_path):
         holder.close()
     assert other.returncode == 3, other.stderr
     assert "held by another process" in other.stdout
+
+
+def test_the_server_keeps_to_the_configured_memory_limit(tmp_path):
+    from sfpipe.adapters.warehouse.duckdb import engine
+
+    expected = engine.connect(":memory:", "300MB").execute("SELECT current_setting('memory_limit')").fetchone()
+    default = engine.connect(":memory:").execute("SELECT current_setting('memory_limit')").fetchone()
+    assert expected != default
+    env = {"SFPIPE_WAREHOUSE_MEMORY_LIMIT": "300MB"}
+    with warehouse_server_process(tmp_path / "home", free_port(), env=env) as url:
+        check = DuckDBWarehouse(FlightSession(url))
+        limit = check.scalar("SELECT current_setting('memory_limit') AS m")
+        check.close()
+    assert (limit,) == expected

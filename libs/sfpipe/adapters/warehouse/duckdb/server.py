@@ -35,10 +35,10 @@ def _flight_error(exc: Exception) -> flight.FlightError:
 class WarehouseServer(flight.FlightServerBase):
     """Arrow Flight in front of one DuckDB file."""
 
-    def __init__(self, path: Path | str, location: str, **kwargs: Any) -> None:
+    def __init__(self, path: Path | str, location: str, memory_limit: str | None = None, **kwargs: Any) -> None:
         super().__init__(location, **kwargs)
         self.path = path
-        self.conn = engine.connect(path)
+        self.conn = engine.connect(path, memory_limit)
         self.lock = threading.Lock()
 
     def do_get(self, context: flight.ServerCallContext, ticket: flight.Ticket) -> flight.FlightDataStream:
@@ -88,8 +88,8 @@ class WarehouseServer(flight.FlightServerBase):
         return [("run", "write statements in one transaction"), ("ping", "health check")]
 
 
-def serve(path: Path | str, host: str, port: int) -> None:
+def serve(path: Path | str, host: str, port: int, memory_limit: str | None = None) -> None:
     """Serve the warehouse until interrupted."""
-    server = WarehouseServer(path, f"grpc://{host}:{port}")
+    server = WarehouseServer(path, f"grpc://{host}:{port}", memory_limit)
     log.info("warehouse server on grpc://%s:%s owns %s", host, server.port, path)
     server.serve()
