@@ -386,6 +386,7 @@ class RawLayer:
         tombstone_version: datetime | None = None,
         tombstone_origin: str | None = None,
         replace_equal: bool = False,
+        revive_tombstones: bool = False,
         unique: bool = False,
         extra_statements: Sequence[str] = (),
     ) -> RawLoad:
@@ -466,6 +467,7 @@ class RawLayer:
                 source_query=this_load,
                 tombstone_flag=HARD_DELETED,
                 replace_equal=replace_equal,
+                revive_tombstones=revive_tombstones,
                 unique_source=True,
             )
             result = wh.merge(spec, before=ddl, prelude=[to_log], extra_statements=list(extra_statements))
@@ -489,6 +491,7 @@ class RawLayer:
         ingested_at: datetime | None = None,
         declared: Mapping[str, pa.DataType] | None = None,
         replace_equal: bool = False,
+        revive_tombstones: bool = False,
         extra_statements: Sequence[str] = (),
     ) -> RawLoad:
         """Arrow rows (a CDC micro-batch, a fixture) into the raw layer through a staging table.
@@ -503,7 +506,8 @@ class RawLayer:
             return self.apply(
                 sobject, staging, staged, source=source, run_id=run_id,
                 ingested_at=ingested_at or datetime.now(UTC), declared=declared,
-                replace_equal=replace_equal, extra_statements=extra_statements,
+                replace_equal=replace_equal, revive_tombstones=revive_tombstones,
+                extra_statements=extra_statements,
             )
         finally:
             self.warehouse.drop_table(staging)

@@ -141,6 +141,23 @@ def test_cdc_hard_delete_rows_are_tombstones(duckdb_warehouse):
     assert state["a"]["_version"] == T0 + timedelta(hours=5)
 
 
+def test_only_a_repair_revives_a_tombstone_whose_version_is_newer(duckdb_warehouse):
+    # a tombstone's version is the run's time: a record wrongly taken for deleted would stay
+    # deleted for ever if its real, older version could never replace it
+    layer = raw.RawLayer(duckdb_warehouse)
+    layer.apply_arrow("Account", rows(("a", "A", 1)), source="batch", run_id="r1")
+    tomb = pa.table({"Id": ["a"], "Name": pa.array([None], pa.string()), "IsDeleted": [True],
+                     "_version": pa.array([T0 + timedelta(hours=5)], TS), "_hard_deleted": [True]})  # fmt: skip
+    layer.apply_arrow("Account", tomb, source="batch", run_id="r2")
+    layer.apply_arrow("Account", rows(("a", "A2", 2)), source="batch", run_id="r3")
+    assert current(duckdb_warehouse)["a"]["_hard_deleted"]  # an ordinary load: the newer tombstone wins
+    loaded = layer.apply_arrow("Account", rows(("a", "A2", 2)), source="batch", run_id="r4", revive_tombstones=True)
+    state = current(duckdb_warehouse)["a"]
+    assert (state["Name"], state["IsDeleted"], state["_hard_deleted"]) == ("A2", False, False)
+    assert state["_version"] == T0 + timedelta(hours=2)
+    assert (loaded.result.inserted, loaded.result.updated) == (0, 1)
+
+
 def test_a_failure_in_the_transaction_leaves_rows_log_and_schema_as_they_were(duckdb_warehouse):
     layer = raw.RawLayer(duckdb_warehouse)
     layer.apply_arrow("Account", rows(("a", "A", 1)), source="batch", run_id="r1")

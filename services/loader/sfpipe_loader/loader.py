@@ -369,6 +369,7 @@ class Loader:
             tombstone_version=tombstone_version(manifest, entry),
             tombstone_origin=f"hard_deleted_ids of {manifest.run_id}",
             replace_equal=entry.kind != "incremental",
+            revive_tombstones=entry.kind == "repair",
             unique=unique,
             extra_statements=marker,
         )

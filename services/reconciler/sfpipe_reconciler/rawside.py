@@ -30,6 +30,19 @@ def _ms(value: object) -> int | None:
 
 
 @dataclass(frozen=True)
+class LiveRow:
+    """A live raw row in a comparison's scope: its version, and when the warehouse got it.
+
+    A row ingested after the listing's snapshot may belong to a transaction that committed after
+    the listing began, even with a SystemModstamp before it (SystemModstamp is when the
+    transaction started, to the second): absent from the listing, it is not yet proof of a delete.
+    """
+
+    version_ms: int | None
+    ingested_ms: int | None
+
+
+@dataclass(frozen=True)
 class RawRow:
     """One raw row as reconciliation sees it."""
 
@@ -88,17 +101,23 @@ class RawSide:
         table = self.warehouse.query(summary_sql(self.ref.sql, f"`{self.version}`", width, self._scope(since)))
         return summarise(table.to_pylist())
 
-    def rows_in(self, width: int, buckets: Iterable[str], since: datetime | None = None) -> dict[str, int | None]:
-        """``{Id: version ms}`` of the live rows in scope that fall in the given buckets."""
+    def rows_in(self, width: int, buckets: Iterable[str], since: datetime | None = None) -> dict[str, LiveRow]:
+        """The live rows in scope that fall in the given buckets, by Id."""
         keys = sorted(set(buckets))
-        out: dict[str, int | None] = {}
+        ingested = f"UNIX_MILLIS(`{raw.INGESTED_AT}`)" if raw.INGESTED_AT in self.schema_names else "NULL"
+        out: dict[str, LiveRow] = {}
         for start in range(0, len(keys), 1_000):
             part = ", ".join(sql_literal(k) for k in keys[start : start + 1_000])
-            sql = (f"SELECT `Id`, UNIX_MILLIS(`{self.version}`) AS version FROM {self.ref.sql} "
-                   f"WHERE {self._scope(since)} AND {bucket_sql(width)} IN ({part})")  # fmt: skip
+            sql = (f"SELECT `Id`, UNIX_MILLIS(`{self.version}`) AS version, {ingested} AS ingested "
+                   f"FROM {self.ref.sql} WHERE {self._scope(since)} AND {bucket_sql(width)} IN ({part})")  # fmt: skip
             for row in self.warehouse.query(sql).to_pylist():
-                out[str(row["Id"])] = _ms(row["version"])
+                out[str(row["Id"])] = LiveRow(_ms(row["version"]), _ms(row["ingested"]))
         return out
+
+    @property
+    def schema_names(self) -> set[str]:
+        """Every column of the raw table, metadata included."""
+        return set(self.schema.names) if self.schema is not None else set()
 
     def rows_by_id(self, ids: Sequence[str]) -> dict[str, RawRow]:
         """Rows by Id, tombstones included."""

@@ -372,7 +372,7 @@ class Reconciler:
         for record_id, version in sorted(src.items()):
             pending = complete_ms is not None and version is not None and version >= complete_ms
             if record_id in wh:
-                theirs_version = wh[record_id]
+                theirs_version = wh[record_id].version_ms
             else:
                 row = elsewhere.get(record_id)
                 if row is None or row.hard_deleted:
@@ -386,11 +386,13 @@ class Reconciler:
                 check.source_versions[record_id] = version
             elif _older(version, theirs_version):
                 check.ahead.append(record_id)
-        for record_id, version in sorted(wh.items()):
+        for record_id, live in sorted(wh.items()):
             if record_id in src:
                 continue
-            if version is not None and version >= snapshot_ms:
-                check.ahead.append(record_id)  # changed after the listing's snapshot
+            if _at_or_after(live.version_ms, snapshot_ms) or _at_or_after(live.ingested_ms, snapshot_ms):
+                # changed after the listing's snapshot, or reached the warehouse after it (through CDC, say)
+                # from a transaction the listing may not have seen committed: the next pass decides
+                check.ahead.append(record_id)
             else:
                 check.extra.append(record_id)
         return crossing
@@ -418,3 +420,8 @@ def _older(a: int | None, b: int | None) -> bool:
     if b is None:
         return False
     return a < b
+
+
+def _at_or_after(value: int | None, moment: int) -> bool:
+    """Whether epoch milliseconds ``value`` (None: unknown) are at or after ``moment``."""
+    return value is not None and value >= moment

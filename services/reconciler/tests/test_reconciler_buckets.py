@@ -77,11 +77,15 @@ def test_the_drill_down_finds_one_changed_record_among_a_million(duckdb_warehous
 def test_missing_extra_stale_ahead_and_pending_are_told_apart(duckdb_warehouse, tmp_path):
     ids = [f"0014a000000000{i:01d}AAA" for i in range(1, 10)]
     versions = [BASE + timedelta(minutes=i) for i in range(9)]
+    snapshot = BASE + timedelta(hours=2)
+    # the last row is not in the listing either, but reached the warehouse after the snapshot (CDC of a
+    # transaction that began before it and committed after the listing started)
     raw_rows = pa.table({
-        "Id": [*ids[:7], "0014a00000000ZZAAA"],
-        "IsDeleted": [False] * 8,
-        "SystemModstamp": [*versions[:3], versions[3] - timedelta(minutes=30), versions[4] + timedelta(minutes=30), *versions[5:7], versions[0]],
-        "_hard_deleted": [False] * 8,
+        "Id": [*ids[:7], "0014a00000000ZZAAA", "0014a00000000ZYAAA"],
+        "IsDeleted": [False] * 9,
+        "SystemModstamp": [*versions[:3], versions[3] - timedelta(minutes=30), versions[4] + timedelta(minutes=30), *versions[5:7], versions[0], snapshot - timedelta(seconds=1)],
+        "_ingested_at": [BASE + timedelta(hours=1)] * 8 + [snapshot + timedelta(seconds=1)],
+        "_hard_deleted": [False] * 9,
     })  # fmt: skip
     from sfpipe.adapters.warehouse.base import TableRef
 
@@ -90,11 +94,11 @@ def test_missing_extra_stale_ahead_and_pending_are_told_apart(duckdb_warehouse, 
     with Listing(tmp_path / "scratch") as listing:
         listing.reset("Account")
         listing.append("Account", pa.array(ids), pa.array(versions, pa.timestamp("us", tz="UTC")))
-        check = ObjectCheck("Account", "full", BASE + timedelta(hours=2), complete_to=versions[8])
+        check = ObjectCheck("Account", "full", snapshot, complete_to=versions[8])
         reconciler = Reconciler(client=None, warehouse=duckdb_warehouse, settings=_settings(tmp_path))  # type: ignore[arg-type]
         reconciler._compare_all({"Account": check}, {"Account": RawSide(duckdb_warehouse, "Account")}, listing)
     assert check.stale == [ids[3]]          # the raw layer has an older version
-    assert check.ahead == [ids[4]]          # a newer one (loaded after the listing)
+    assert check.ahead == [ids[4], "0014a00000000ZYAAA"]  # newer, or ingested after the listing's snapshot
     assert check.missing == [ids[7]]        # not in the raw layer at all
     assert check.pending == [ids[8]]        # changed at the end of the extract window: the next extract's
     assert check.extra == ["0014a00000000ZZAAA"]  # gone from Salesforce

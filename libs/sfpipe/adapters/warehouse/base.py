@@ -75,6 +75,9 @@ class MergeSpec:
     """Rows flagged so only mark an existing row: their NULLs keep the target's values; they never insert."""
     replace_equal: bool = False
     """An equal version replaces the target's row too (refreshes: formula fields change, the version does not)."""
+    revive_tombstones: bool = False
+    """A live source row replaces a target tombstone whatever their versions: a repair's re-fetch of a
+    record proves it exists, and a tombstone's version is the run's time, not one the org ever had."""
     unique_source: bool = False
     """The source holds at most one row per key already (deduplicated upstream): no ranking step."""
     rank_repeated_only: bool = False

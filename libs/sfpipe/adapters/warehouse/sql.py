@@ -61,9 +61,16 @@ def equal_condition(sequence: Sequence[str], new: str = "s", old: str = "t") -> 
 
 
 def replaces_condition(spec: MergeSpec) -> str:
-    """When a matched source row replaces the target's: strictly newer (or equal, for refresh runs)."""
+    """When a matched source row replaces the target's.
+
+    Strictly newer; or equal, for refresh runs; or a live row over a tombstone, for repairs.
+    """
     newer = newer_condition(spec.sequence)
-    return f"({newer} OR {equal_condition(spec.sequence)})" if spec.replace_equal else newer
+    condition = f"({newer} OR {equal_condition(spec.sequence)})" if spec.replace_equal else newer
+    if spec.revive_tombstones and spec.tombstone_flag:
+        flag = _q(spec.tombstone_flag)
+        condition = f"({condition} OR (COALESCE(t.{flag}, FALSE) AND NOT COALESCE(s.{flag}, FALSE)))"
+    return condition
 
 
 def _tombstone(spec: MergeSpec) -> str | None:
