@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 APPLY_ATTEMPTS = 5
+PULL_SECONDS = 2.0
+"""Longest a pull waits for messages: also how long stopping may wait for the pull in flight."""
 
 
 @dataclass
@@ -171,7 +173,7 @@ class CdcStream:
             try:
                 response = self.subscriber.pull(
                     request={"subscription": self.subscription, "max_messages": min(self.batcher.max_batch, 1_000)},
-                    timeout=5.0,
+                    timeout=PULL_SECONDS,
                 )
                 delay = 0.1
             except (gexc.DeadlineExceeded, gexc.ServiceUnavailable, gexc.InternalServerError, gexc.Aborted) as exc:
@@ -262,7 +264,9 @@ class CdcStream:
                 raise self._pull_error
         finally:
             self.stop_event.set()
-            puller.join(15)
+            # a pull in flight returns within PULL_SECONDS; what it brings stays unacknowledged and is
+            # redelivered after the ack deadline, so stopping need not wait longer than that
+            puller.join(PULL_SECONDS)
             self.metrics.state = "stopped"
 
 
