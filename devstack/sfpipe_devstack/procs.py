@@ -54,6 +54,26 @@ def alive(pid: int) -> bool:
     return not is_zombie(pid)
 
 
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes (other than this one) whose command line or environment names ``text``.
+
+    A home directory appears in the environment of everything started for it, so this finds
+    what a stop left behind even when it escaped its process group.
+    """
+    found = []
+    needle = text.encode()
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            blob = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in blob and alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
 def group_members(pgid: int) -> list[int]:
     """Live processes in a process group (empty when ``/proc`` cannot be read)."""
     members: list[int] = []

@@ -88,21 +88,6 @@ def _records(env: dict[str, str]) -> dict[str, procs.PidRecord]:
     return {name: record for name in pids.names() if (record := pids.read(name)) is not None}
 
 
-def _processes_mentioning(text: str) -> list[int]:
-    """Live processes whose command line or environment names ``text`` (our home)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            blob = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if text.encode() in blob and procs.alive(int(entry.name)):
-            found.append(int(entry.name))
-    return found
-
-
 def test_up_status_env_down_from_a_fresh_home(stack_env, tmp_path):
     env = stack_env
     home = _home(env)
@@ -211,7 +196,7 @@ def test_up_status_env_down_from_a_fresh_home(stack_env, tmp_path):
     assert not procs.alive(child)
     for key in ("SFPIPE_PUBSUB_PORT", "SFPIPE_GCS_PORT", "SFPIPE_WAREHOUSE_PORT", "SFPIPE_DASHBOARD_PORT"):
         assert not port_open("127.0.0.1", int(env[key])), key
-    assert _processes_mentioning(str(home)) == []
+    assert procs.processes_mentioning(str(home)) == []
     assert _records(env) == {}
     assert not (home / "warehouse.url").exists()
 
@@ -243,6 +228,6 @@ def test_a_service_that_fails_to_start_fails_up_and_leaves_nothing_running(stack
     assert "dashboard exited during start-up" in result.stderr
     assert "refusing to start" in result.stderr  # the log's tail is shown
     assert _records(env) == {}
-    assert _processes_mentioning(str(_home(env))) == []
+    assert procs.processes_mentioning(str(_home(env))) == []
     for key in ("SFPIPE_PUBSUB_PORT", "SFPIPE_GCS_PORT", "SFPIPE_WAREHOUSE_PORT"):
         assert not port_open("127.0.0.1", int(env[key])), key

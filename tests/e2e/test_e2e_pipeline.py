@@ -275,22 +275,7 @@ def test_make_demo_runs_the_event_driven_pipeline_and_the_raw_layer_equals_the_o
     for key, value in env.items():
         if key.startswith("SFPIPE_") and key.endswith("_PORT"):
             assert not port_open("127.0.0.1", int(value)), key
-    assert _processes_mentioning(str(s.home)) == []
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    """Live processes whose command line or environment names ``text`` (the test's home)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            blob = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if text.encode() in blob and procs.alive(int(entry.name)):
-            found.append(int(entry.name))
-    return found
+    assert procs.processes_mentioning(str(s.home)) == []
 
 
 def test_a_stage_that_keeps_failing_makes_the_demo_exit_1_naming_it(stack_env, tmp_path):
@@ -312,4 +297,4 @@ def test_a_stage_that_keeps_failing_makes_the_demo_exit_1_naming_it(stack_env, t
     # --down: nothing is left running
     home = Path(env["SFPIPE_HOME"])
     assert procs.PidDir(home / "run").names() == []
-    assert _processes_mentioning(str(home)) == []
+    assert procs.processes_mentioning(str(home)) == []

@@ -32,13 +32,7 @@ from sfpipe.config import Settings
 from sfpipe.errors import SfpipeError
 from sfpipe.salesforce import soql
 from sfpipe.salesforce.client import SalesforceClient
-from sfpipe.salesforce.errors import (
-    ApiLimitError,
-    AuthError,
-    BadResponseError,
-    BulkJobFailedError,
-    SalesforceFatalError,
-)
+from sfpipe.salesforce.errors import BulkJobFailedError, SalesforceFatalError
 from sfpipe.salesforce.types import FieldInfo
 from sfpipe_extractor.bulk import BulkReader
 from sfpipe_extractor.convert import PageConverter
@@ -46,6 +40,7 @@ from sfpipe_reconciler.lakerun import RunWriter
 from sfpipe_reconciler.listing import Listing
 from sfpipe_reconciler.rawside import LIVE
 from sfpipe_reconciler.repair import described_fields
+from sfpipe_reconciler.source import NO_FALLBACK
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +119,11 @@ class FormulaRefresher:
         selected: list[FieldInfo] = [*keys, *formulas]
         converter = PageConverter(name, selected)
         columns = converter.names
-        definition = ", ".join(f"{_q(c)} {_duck(converter.schema.field(c).type)}" for c in columns)
-        con.execute(f"CREATE OR REPLACE TABLE src ({definition})")
+        con.register("_shape", converter.schema.empty_table())
+        try:
+            con.execute("CREATE OR REPLACE TABLE src AS SELECT * FROM _shape")
+        finally:
+            con.unregister("_shape")
         con.execute("CREATE OR REPLACE TABLE wh AS SELECT * FROM src WHERE FALSE")
         query = soql.select(name, columns)
         for batch in self._source(name, query, converter):
@@ -157,7 +155,7 @@ class FormulaRefresher:
         try:
             job = self.client.create_query_job(query, include_deleted=True)
         except (BulkJobFailedError, SalesforceFatalError) as exc:
-            if isinstance(exc, BadResponseError | ApiLimitError | AuthError):
+            if isinstance(exc, NO_FALLBACK):
                 raise
             log.info("%s: Bulk refused the formula listing (%s); reading it over REST", name, exc)
             for page in self.client.query_pages(query, include_deleted=True):
@@ -169,22 +167,6 @@ class FormulaRefresher:
             yield from BulkReader(self.client, converter, max_records=None, readers=1).batches(job.id)
         finally:
             self.client.delete_query_job(job.id)
-
-
-def _duck(dtype: pa.DataType) -> str:
-    if pa.types.is_boolean(dtype):
-        return "BOOLEAN"
-    if pa.types.is_integer(dtype):
-        return "BIGINT"
-    if pa.types.is_floating(dtype) or pa.types.is_decimal(dtype):
-        return "DOUBLE"
-    if pa.types.is_timestamp(dtype):
-        return "TIMESTAMPTZ"
-    if pa.types.is_date(dtype):
-        return "DATE"
-    if pa.types.is_time(dtype):
-        return "TIME"
-    return "VARCHAR"
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, batch: pa.RecordBatch | pa.Table) -> None:

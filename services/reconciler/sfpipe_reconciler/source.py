@@ -36,7 +36,8 @@ from sfpipe_reconciler.listing import Listing
 
 log = logging.getLogger(__name__)
 
-_NO_FALLBACK = (BadResponseError, ApiLimitError, AuthError)
+NO_FALLBACK = (BadResponseError, ApiLimitError, AuthError)
+"""Failures REST would meet as well: raised, never answered by reading over REST instead of Bulk."""
 PARALLEL_CALLS = 4
 """Composite calls in flight at once (Salesforce allows 25 concurrent long requests; these are short)."""
 
@@ -136,7 +137,7 @@ class Source:
             rows = self._bulk(sobject, version, query, listing)
             api = "bulk"
         except (BulkJobFailedError, SalesforceFatalError) as exc:
-            if isinstance(exc, _NO_FALLBACK):
+            if isinstance(exc, NO_FALLBACK):
                 raise
             log.info("%s: Bulk API 2.0 refused the listing (%s); listing over REST", sobject, exc)
             listing.reset(sobject)
